@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/fraudscore/scorer/service"
+)
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	var c service.Config
+	var logLevel string
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP listen address")
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for Badger and the embedded broker")
+	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "embedded", `"embedded" (in-process development broker), "none", or host:port,...`)
+	fs.StringVar(&c.EmbeddedKafkaAddr, "embedded-kafka-addr", "127.0.0.1:9092", "listen address of the embedded broker")
+	fs.StringVar(&c.TopicTransactions, "topic-transactions", "transactions", "input topic")
+	fs.StringVar(&c.TopicAlerts, "topic-alerts", "fraud.alerts", "alert topic")
+	fs.StringVar(&c.TopicDLQ, "topic-dlq", "transactions.dlq", "dead-letter topic")
+	fs.StringVar(&c.GroupID, "group-id", "scorer", "Kafka consumer group")
+	fs.DurationVar(&c.Budget, "budget", 2*time.Second, "longest a scoring may take; X-Timeout-Ms can shorten it")
+	fs.DurationVar(&c.AllowedLateness, "allowed-lateness", 2*time.Minute, "watermark = stream time - allowed lateness")
+	fs.DurationVar(&c.MaxFutureSkew, "max-future-skew", 5*time.Minute, "how far ahead of the server clock event_time may be")
+	fs.DurationVar(&c.DedupRetention, "dedup-retention", 24*time.Hour, "how long a transaction_id is remembered (wall clock)")
+	fs.StringVar(&c.RulesFile, "rules", "", "rules file, YAML or JSON (default: embedded rules)")
+	fs.StringVar(&c.ModelFile, "model", "", "logistic-regression model JSON (default: embedded model)")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 64<<10, "largest accepted request body")
+	fs.BoolVar(&c.SyncWrites, "sync-writes", false, "fsync every Badger commit (survives power loss, slower)")
+	fs.IntVar(&c.MaxCachedCards, "max-cached-cards", 1_000_000, "cards kept in memory; colder ones reload from Badger")
+	fs.IntVar(&c.MaxEventsPerCard, "max-events-per-card", 10_000, "events kept per card; past it the oldest are dropped")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for in-flight work")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+		return err
+	}
+	c.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := service.New(ctx, c)
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx)
+}

@@ -1,0 +1,328 @@
+package fraud
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/currency"
+	"golang.org/x/text/language"
+)
+
+// MaxAmount is the largest accepted amount in minor units.
+const MaxAmount = 1_000_000_000_000
+
+// MaxFieldLen is the longest accepted identifier or free-text field.
+const MaxFieldLen = 128
+
+// FieldError names one invalid field. Messages never echo the value, so a
+// card number sent by mistake does not travel further in an error.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every invalid field of a transaction.
+type ValidationError struct {
+	Errors []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Errors))
+	for i, f := range e.Errors {
+		parts[i] = f.Field + ": " + f.Message
+	}
+	return "invalid transaction: " + strings.Join(parts, "; ")
+}
+
+func (e *ValidationError) add(field, msg string) {
+	e.Errors = append(e.Errors, FieldError{Field: field, Message: msg})
+}
+
+// Limits are the server-side rules that depend on configuration.
+type Limits struct {
+	// Now is the server clock; event_time may be at most MaxFutureSkew ahead.
+	Now           time.Time
+	MaxFutureSkew time.Duration
+}
+
+// wire is the JSON shape of a transaction, with pointers so that a missing
+// field can be told from a zero value.
+type wire struct {
+	ID               *string `json:"transaction_id"`
+	CardID           *string `json:"card_id"`
+	Amount           *int64  `json:"amount"`
+	Currency         *string `json:"currency"`
+	EventTime        *string `json:"event_time"`
+	MerchantID       *string `json:"merchant_id"`
+	MerchantCategory *string `json:"merchant_category"`
+	DeviceID         *string `json:"device_id"`
+	Country          *string `json:"country"`
+	Channel          *string `json:"channel"`
+	IP               *string `json:"ip"`
+	Status           *string `json:"status"`
+}
+
+// fieldTypes is the JSON type each known field must have, for the slow path
+// that names every mistyped field.
+var fieldTypes = map[string]string{
+	"transaction_id": "string", "card_id": "string", "amount": "integer",
+	"currency": "string", "event_time": "string", "merchant_id": "string",
+	"merchant_category": "string", "device_id": "string", "country": "string",
+	"channel": "string", "ip": "string", "status": "string",
+}
+
+// DecodeTransaction parses and validates a transaction from JSON. It returns
+// a *ValidationError naming each bad field (or "body" when the document is
+// not a JSON object) and never panics, whatever the input. Unknown fields
+// are ignored.
+func DecodeTransaction(data []byte, lim Limits) (Transaction, error) {
+	var w wire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return Transaction{}, decodeSlow(data, err)
+	}
+	return w.validate(lim)
+}
+
+// decodeSlow runs when the fast decode failed: it names every field of the
+// wrong JSON type, or reports the body as malformed.
+func decodeSlow(data []byte, first error) error {
+	ve := &ValidationError{}
+	var syn *json.SyntaxError
+	if errors.As(first, &syn) || !json.Valid(data) {
+		ve.add("body", "is not valid JSON")
+		return ve
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		ve.add("body", "must be a JSON object")
+		return ve
+	}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		want, ok := fieldTypes[k]
+		if !ok {
+			continue
+		}
+		raw := m[k]
+		var err error
+		switch want {
+		case "string":
+			var s *string
+			err = json.Unmarshal(raw, &s)
+		case "integer":
+			var n *int64
+			err = json.Unmarshal(raw, &n)
+		}
+		if err != nil {
+			ve.add(k, "must be a JSON "+want)
+		}
+	}
+	if len(ve.Errors) == 0 {
+		ve.add("body", "could not be decoded: "+first.Error())
+	}
+	return ve
+}
+
+func (w *wire) validate(lim Limits) (Transaction, error) {
+	ve := &ValidationError{}
+	var tx Transaction
+
+	if w.ID == nil {
+		ve.add("transaction_id", "is required")
+	} else if msg := checkID(*w.ID); msg != "" {
+		ve.add("transaction_id", msg)
+	} else {
+		tx.ID = *w.ID
+	}
+
+	if w.CardID == nil {
+		ve.add("card_id", "is required")
+	} else if msg := CheckCardID(*w.CardID); msg != "" {
+		ve.add("card_id", msg)
+	} else {
+		tx.CardID = *w.CardID
+	}
+
+	switch {
+	case w.Amount == nil:
+		ve.add("amount", "is required")
+	case *w.Amount < 0 || *w.Amount > MaxAmount:
+		ve.add("amount", "must be an integer in minor units between 0 and 10^12")
+	default:
+		tx.Amount = *w.Amount
+	}
+
+	if w.Currency == nil {
+		ve.add("currency", "is required")
+	} else if !validCurrency(*w.Currency) {
+		ve.add("currency", "must be an ISO 4217 alpha-3 code such as USD")
+	} else {
+		tx.Currency = *w.Currency
+	}
+
+	if w.EventTime == nil {
+		ve.add("event_time", "is required")
+	} else if t, err := time.Parse(time.RFC3339Nano, *w.EventTime); err != nil {
+		ve.add("event_time", "must be an RFC 3339 timestamp such as 2026-01-02T15:04:05Z")
+	} else if !lim.Now.IsZero() && t.Sub(lim.Now) > lim.MaxFutureSkew {
+		ve.add("event_time", fmt.Sprintf("is more than %s ahead of the server clock", lim.MaxFutureSkew))
+	} else {
+		tx.EventTime = t.UTC()
+	}
+
+	tx.MerchantID = optionalText(ve, "merchant_id", w.MerchantID)
+	tx.MerchantCategory = optionalText(ve, "merchant_category", w.MerchantCategory)
+	tx.DeviceID = optionalText(ve, "device_id", w.DeviceID)
+
+	if w.Country != nil {
+		if !validCountry(*w.Country) {
+			ve.add("country", "must be an ISO 3166-1 alpha-2 code such as US")
+		} else {
+			tx.Country = *w.Country
+		}
+	}
+	if w.Channel != nil {
+		switch *w.Channel {
+		case "pos", "ecom", "atm", "other":
+			tx.Channel = *w.Channel
+		default:
+			ve.add("channel", "must be one of pos, ecom, atm, other")
+		}
+	}
+	if w.IP != nil {
+		if _, err := netip.ParseAddr(*w.IP); err != nil || strings.Contains(*w.IP, "%") {
+			ve.add("ip", "must be an IPv4 or IPv6 address")
+		} else {
+			tx.IP = *w.IP
+		}
+	}
+	if w.Status != nil {
+		switch s := Status(*w.Status); s {
+		case StatusApproved, StatusDeclined, StatusFailed:
+			tx.Status = s
+		default:
+			ve.add("status", "must be one of approved, declined, failed")
+		}
+	}
+
+	if len(ve.Errors) > 0 {
+		return Transaction{}, ve
+	}
+	return tx, nil
+}
+
+// checkID validates a transaction_id: 1-128 printable ASCII, no spaces.
+func checkID(s string) string {
+	if len(s) == 0 || len(s) > MaxFieldLen {
+		return "must be 1-128 characters"
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return "must be printable ASCII without spaces"
+		}
+	}
+	return ""
+}
+
+// CheckCardID returns why s is not an acceptable card_id, or "" when it is.
+// A value that looks like a raw card number (13-19 digits, spaces or dashes
+// aside, passing the Luhn check) is refused so that PANs never reach storage
+// or logs.
+func CheckCardID(s string) string {
+	n := utf8.RuneCountInString(s)
+	if n == 0 || n > MaxFieldLen {
+		return "must be 1-128 characters"
+	}
+	if !utf8.ValidString(s) {
+		return "must be valid UTF-8"
+	}
+	for _, r := range s {
+		if r < ' ' || r == 0x7f {
+			return "must not contain control characters"
+		}
+	}
+	if LooksLikePAN(s) {
+		return "looks like a raw card number; send a token or hash instead"
+	}
+	return ""
+}
+
+// LooksLikePAN reports whether s is 13-19 digits (ignoring spaces and
+// dashes) that pass the Luhn check.
+func LooksLikePAN(s string) bool {
+	var digits [19]byte
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if n == len(digits) {
+				return false
+			}
+			digits[n] = c - '0'
+			n++
+		case c == ' ' || c == '-':
+		default:
+			return false
+		}
+	}
+	if n < 13 {
+		return false
+	}
+	sum := 0
+	for i := 0; i < n; i++ {
+		d := int(digits[n-1-i])
+		if i%2 == 1 {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return sum%10 == 0
+}
+
+func optionalText(ve *ValidationError, field string, v *string) string {
+	if v == nil {
+		return ""
+	}
+	s := *v
+	if utf8.RuneCountInString(s) > MaxFieldLen {
+		ve.add(field, "must be at most 128 characters")
+		return ""
+	}
+	for _, r := range s {
+		if r < ' ' || r == 0x7f {
+			ve.add(field, "must not contain control characters")
+			return ""
+		}
+	}
+	return s
+}
+
+func validCurrency(s string) bool {
+	if len(s) != 3 || strings.ToUpper(s) != s {
+		return false
+	}
+	_, err := currency.ParseISO(s)
+	return err == nil
+}
+
+func validCountry(s string) bool {
+	if len(s) != 2 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z' {
+		return false
+	}
+	r, err := language.ParseRegion(s)
+	return err == nil && r.IsCountry()
+}

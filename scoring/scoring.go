@@ -1,0 +1,98 @@
+// Package scoring is the one pipeline behind both entry points: for a
+// transaction it checks the seen-transactions index, updates and reads the
+// card's velocity, runs rules and model under the deadline, and stores the
+// result atomically with the velocity update.
+package scoring
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/fraudscore/scorer/fraud"
+	"github.com/fraudscore/scorer/model"
+	"github.com/fraudscore/scorer/velocity"
+)
+
+// Outbox turns an alerting result into entries written in the same Badger
+// transaction as the result, so that an alert exists exactly when its
+// result does.
+type Outbox interface {
+	Entries(tx *fraud.Transaction, r *fraud.Result) ([]velocity.Entry, error)
+}
+
+// Pipeline scores transactions. Its fields are set once before use.
+type Pipeline struct {
+	Store  *velocity.Store
+	Engine *model.Engine
+	// Budget bounds a scoring without a deadline of its own [2s].
+	Budget time.Duration
+	// Outbox, when set, receives every alerting result.
+	Outbox Outbox
+}
+
+// Score scores tx and returns the result and its JSON encoding. A
+// transaction seen before returns the stored result with Duplicate set.
+// Errors come only from the store (or ctx ending while a concurrent
+// duplicate is in progress); a slow or failing model degrades the answer
+// instead.
+func (p *Pipeline) Score(ctx context.Context, tx *fraud.Transaction) (fraud.Result, []byte, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		budget := p.Budget
+		if budget <= 0 {
+			budget = 2 * time.Second
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, budget)
+		defer cancel()
+	}
+	op, err := p.Store.Begin(ctx, tx)
+	if err != nil {
+		return fraud.Result{}, nil, err
+	}
+	if op.Duplicate {
+		return duplicate(op.Stored)
+	}
+	out := p.Engine.Score(ctx, model.Input{Tx: tx, Features: op.Features})
+	res := fraud.Result{
+		TransactionID: tx.ID,
+		Score:         out.Score,
+		Decision:      out.Decision,
+		Reasons:       out.Reasons,
+		Features:      op.Features,
+		ModelVersion:  out.ModelVersion,
+		Degraded:      out.Degraded,
+		Late:          op.Late,
+	}
+	if res.Reasons == nil {
+		res.Reasons = []fraud.Reason{}
+	}
+	var extra []velocity.Entry
+	if res.Decision.Alerting() {
+		res.AlertID = fraud.AlertID(tx.ID)
+		if p.Outbox != nil {
+			if extra, err = p.Outbox.Entries(tx, &res); err != nil {
+				op.Abort()
+				return fraud.Result{}, nil, fmt.Errorf("scoring: outbox: %w", err)
+			}
+		}
+	}
+	body := res.AppendJSON(make([]byte, 0, 512))
+	// The commit is not cancelled with ctx: once the velocity state counts
+	// the event, storing it is what keeps memory and Badger in step.
+	if err := op.Commit(context.WithoutCancel(ctx), body, extra...); err != nil {
+		return fraud.Result{}, nil, err
+	}
+	return res, body, nil
+}
+
+// duplicate turns a stored result into the answer for a repeat.
+func duplicate(stored []byte) (fraud.Result, []byte, error) {
+	var r fraud.Result
+	if err := json.Unmarshal(stored, &r); err != nil {
+		return fraud.Result{}, nil, fmt.Errorf("scoring: stored result: %w", err)
+	}
+	r.Duplicate = true
+	return r, r.AppendJSON(make([]byte, 0, len(stored)+8)), nil
+}

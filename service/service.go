@@ -1,0 +1,312 @@
+// Package service assembles the scorer from its parts (Badger, velocity
+// store, model, scoring pipeline, HTTP API, Kafka broker) and runs it until
+// its context ends. cmd/scorer parses flags into a Config; tests start the
+// same Service in-process.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/fraudscore/scorer/api"
+	"github.com/fraudscore/scorer/model"
+	"github.com/fraudscore/scorer/scoring"
+	"github.com/fraudscore/scorer/velocity"
+)
+
+// Config is the service's configuration; cmd/scorer fills it from flags and
+// SCORER_* variables. Zero values take the defaults of DESIGN.md.
+type Config struct {
+	HTTPAddr          string        // :8080
+	DataDir           string        // ./data
+	KafkaBrokers      string        // "embedded", or host:port,... ; "" or "none" disables Kafka
+	EmbeddedKafkaAddr string        // 127.0.0.1:9092
+	TopicTransactions string        // transactions
+	TopicAlerts       string        // fraud.alerts
+	TopicDLQ          string        // transactions.dlq
+	GroupID           string        // scorer
+	Budget            time.Duration // 2s
+	AllowedLateness   time.Duration // 2m
+	MaxFutureSkew     time.Duration // 5m
+	DedupRetention    time.Duration // 24h
+	RulesFile         string        // embedded default when empty
+	ModelFile         string        // embedded default when empty
+	MaxBodyBytes      int64         // 64 KiB
+	SyncWrites        bool          // fsync every Badger commit
+	MaxCachedCards    int           // 1,000,000
+	MaxEventsPerCard  int           // 10,000
+	ShutdownTimeout   time.Duration // 15s
+	Logger            *slog.Logger
+}
+
+func (c *Config) defaults() {
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&c.HTTPAddr, ":8080")
+	def(&c.DataDir, "./data")
+	def(&c.EmbeddedKafkaAddr, "127.0.0.1:9092")
+	def(&c.TopicTransactions, "transactions")
+	def(&c.TopicAlerts, "fraud.alerts")
+	def(&c.TopicDLQ, "transactions.dlq")
+	def(&c.GroupID, "scorer")
+	if c.Budget <= 0 {
+		c.Budget = 2 * time.Second
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 15 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Service is a running scorer.
+type Service struct {
+	cfg      Config
+	log      *slog.Logger
+	db       *badger.DB
+	store    *velocity.Store
+	pipeline *scoring.Pipeline
+	broker   *kfake.Cluster
+	brokers  []string
+	ln       net.Listener
+	srv      *http.Server
+}
+
+// New opens the store, starts the embedded broker when asked and binds the
+// HTTP listener, so that address errors surface at once. Run serves.
+func New(ctx context.Context, cfg Config) (s *Service, err error) {
+	cfg.defaults()
+	s = &Service{cfg: cfg, log: cfg.Logger}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	bopt := badger.DefaultOptions(filepath.Join(cfg.DataDir, "badger")).
+		WithLogger(badgerLogger{cfg.Logger}).
+		WithDetectConflicts(false).
+		WithSyncWrites(cfg.SyncWrites).
+		WithMemTableSize(32 << 20).
+		WithNumMemtables(3).
+		WithBlockCacheSize(64 << 20)
+	if s.db, err = badger.Open(bopt); err != nil {
+		return nil, fmt.Errorf("open badger: %w", err)
+	}
+	s.store, err = velocity.Open(s.db, velocity.Options{
+		AllowedLateness:  cfg.AllowedLateness,
+		DedupRetention:   cfg.DedupRetention,
+		MaxEventsPerCard: cfg.MaxEventsPerCard,
+		MaxCachedCards:   cfg.MaxCachedCards,
+		Logger:           cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	engine, err := buildEngine(cfg, velocity.Names(s.store.Definitions()))
+	if err != nil {
+		return nil, err
+	}
+	s.pipeline = &scoring.Pipeline{Store: s.store, Engine: engine, Budget: cfg.Budget}
+
+	if err := s.startKafka(ctx); err != nil {
+		return nil, err
+	}
+
+	h := api.New(api.Config{
+		Pipeline:      s.pipeline,
+		Store:         s.store,
+		Budget:        cfg.Budget,
+		MaxBodyBytes:  cfg.MaxBodyBytes,
+		MaxFutureSkew: cfg.MaxFutureSkew,
+		Logger:        cfg.Logger,
+		Ready: map[string]api.Check{
+			"store": func(context.Context) error {
+				if s.db.IsClosed() {
+					return errors.New("closed")
+				}
+				return nil
+			},
+			"kafka": s.kafkaReady,
+		},
+	})
+	s.srv = api.NewServer(cfg.HTTPAddr, h, cfg.Budget)
+	if s.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+	}
+	return s, nil
+}
+
+func buildEngine(cfg Config, features []string) (*model.Engine, error) {
+	known := append(features, model.TransactionVariables()...)
+	var rules *model.Rules
+	var err error
+	if cfg.RulesFile != "" {
+		rules, err = model.LoadRules(cfg.RulesFile, known)
+	} else {
+		rules, err = model.DefaultRules(known)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	m := model.DefaultLogistic()
+	if cfg.ModelFile != "" {
+		if m, err = model.LoadLogistic(cfg.ModelFile); err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+	}
+	if err := m.CheckVariables(known); err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	return model.NewEngine(rules, m, model.Options{}), nil
+}
+
+// Addr is the bound HTTP address.
+func (s *Service) Addr() string { return s.ln.Addr().String() }
+
+// Brokers are the Kafka bootstrap addresses in use, nil when Kafka is off.
+func (s *Service) Brokers() []string { return s.brokers }
+
+// Store is the velocity store, for tests and tools.
+func (s *Service) Store() *velocity.Store { return s.store }
+
+// Run serves until ctx ends, then stops accepting, drains in-flight
+// requests within ShutdownTimeout and closes the store. It returns nil on a
+// clean shutdown.
+func (s *Service) Run(ctx context.Context) error {
+	s.log.Info("serving", "http_addr", s.Addr(), "data_dir", s.cfg.DataDir, "budget", s.cfg.Budget.String())
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		s.log.Warn("http drain incomplete", "err", err)
+	}
+	if serveErr == nil {
+		serveErr = <-errc
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	closeErr := s.close()
+	s.log.Info("stopped")
+	return errors.Join(serveErr, closeErr)
+}
+
+// close releases everything New acquired, store last.
+func (s *Service) close() error {
+	var errs []error
+	if s.ln != nil && s.srv == nil {
+		s.ln.Close()
+	}
+	if s.broker != nil {
+		s.broker.Close()
+		s.broker = nil
+	}
+	if s.store != nil {
+		errs = append(errs, s.store.Close())
+		s.store = nil
+	}
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+		s.db = nil
+	}
+	return errors.Join(errs...)
+}
+
+// startKafka starts the embedded development broker when asked. The
+// consumer and the alert relay attach to s.brokers.
+func (s *Service) startKafka(ctx context.Context) error {
+	switch b := strings.TrimSpace(s.cfg.KafkaBrokers); b {
+	case "", "none", "off":
+		s.log.Warn("kafka disabled: only the HTTP path runs")
+		return nil
+	case "embedded":
+		host, portStr, err := net.SplitHostPort(s.cfg.EmbeddedKafkaAddr)
+		if err != nil {
+			return fmt.Errorf("embedded kafka addr: %w", err)
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil {
+			return fmt.Errorf("embedded kafka addr: bad port %q", portStr)
+		}
+		listen := func(network, _ string) (net.Listener, error) {
+			return net.Listen(network, net.JoinHostPort(host, strconv.Itoa(port)))
+		}
+		c, err := kfake.NewCluster(
+			kfake.Ports(port),
+			kfake.ListenFn(listen),
+			kfake.DataDir(filepath.Join(s.cfg.DataDir, "kafka")),
+			kfake.DefaultNumPartitions(4),
+		)
+		if err != nil {
+			return fmt.Errorf("embedded kafka on %s: %w", s.cfg.EmbeddedKafkaAddr, err)
+		}
+		s.broker = c
+		s.brokers = c.ListenAddrs()
+		s.log.Warn("EMBEDDED DEVELOPMENT KAFKA BROKER: single node, no replication, not for production; pass --kafka-brokers host:port,... for real brokers",
+			"addr", strings.Join(s.brokers, ","), "data_dir", filepath.Join(s.cfg.DataDir, "kafka"))
+	default:
+		for _, a := range strings.Split(b, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				s.brokers = append(s.brokers, a)
+			}
+		}
+	}
+	return nil
+}
+
+// kafkaReady reports whether a broker answers a TCP dial.
+func (s *Service) kafkaReady(ctx context.Context) error {
+	if len(s.brokers) == 0 {
+		return nil
+	}
+	var d net.Dialer
+	var errs []error
+	for _, b := range s.brokers {
+		c, err := d.DialContext(ctx, "tcp", b)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("no broker reachable: %w", errors.Join(errs...))
+}
+
+// badgerLogger sends Badger's warnings and errors to slog and drops its
+// chatty info and debug lines.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error("badger", "msg", strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn("badger", "msg", strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+func (badgerLogger) Infof(string, ...any)  {}
+func (badgerLogger) Debugf(string, ...any) {}

@@ -1,0 +1,479 @@
+package velocity
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fraudscore/scorer/fraud"
+)
+
+// Op is one transaction in progress. Begin returns it holding the
+// transaction_id's claim; exactly one of Commit or Abort must follow unless
+// Duplicate is true, in which case there is nothing to finish.
+type Op struct {
+	// Features are the card's features with this transaction included.
+	Features fraud.Features
+	// Late is true when the event time was older than the watermark.
+	Late bool
+	// Duplicate is true when the transaction_id was seen before; Stored then
+	// holds the stored result (JSON) and nothing was counted.
+	Duplicate bool
+	Stored    []byte
+	// StatusUpdated is true for a duplicate that brought a new status, which
+	// was applied to the status-dependent features.
+	StatusUpdated bool
+
+	s       *Store
+	tx      *fraud.Transaction
+	cl      *claim
+	log     *cardLog
+	ev      event
+	persist bool
+	deletes [][]byte
+	done    bool
+}
+
+// Entry is an extra key/value written in the same Badger transaction as an
+// Op's result, such as an alert outbox record.
+type Entry struct {
+	Key, Value []byte
+}
+
+// Begin claims tx.ID and, unless it was seen before, applies tx to its
+// card's state and computes its features. Concurrent calls with the same
+// transaction_id wait for the first one and return its stored result as a
+// duplicate. It fails only when ctx ends while waiting or the store fails.
+func (s *Store) Begin(ctx context.Context, tx *fraud.Transaction) (*Op, error) {
+	cs := s.claimShard(tx.ID)
+	for {
+		cs.mu.Lock()
+		if c, ok := cs.m[tx.ID]; ok {
+			cs.mu.Unlock()
+			select {
+			case <-c.done:
+				if c.result != nil {
+					return &Op{Duplicate: true, Stored: c.result}, nil
+				}
+				continue // the first attempt failed or aborted: try again
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		rec, found, err := s.lookupSeen(tx.ID)
+		if err != nil {
+			cs.mu.Unlock()
+			return nil, fmt.Errorf("velocity: dedup lookup: %w", err)
+		}
+		if found && (tx.Status == "" || tx.Status == rec.status) {
+			cs.mu.Unlock()
+			return &Op{Duplicate: true, Stored: rec.result}, nil
+		}
+		c := &claim{done: make(chan struct{})}
+		cs.m[tx.ID] = c
+		cs.mu.Unlock()
+		if found {
+			return s.updateStatus(ctx, tx, c, rec)
+		}
+		op := &Op{s: s, tx: tx, cl: c}
+		if err := op.apply(ctx); err != nil {
+			s.release(tx.ID, c, nil)
+			return nil, err
+		}
+		return op, nil
+	}
+}
+
+// apply adds the event to the card's log and computes the features.
+func (op *Op) apply(ctx context.Context) error {
+	s, tx := op.s, op.tx
+	t := tx.EventTime.UnixNano()
+	prev := s.advance(t)
+	if prev != noTime && t < prev-int64(s.opt.AllowedLateness) {
+		op.Late = true
+		s.stats.late.Add(1)
+	}
+	op.ev = event{
+		t:        t,
+		amount:   tx.Amount,
+		txh:      hashString(tx.ID),
+		merchant: merchantHash(tx.MerchantID),
+		failed:   tx.Status.Failed(),
+	}
+	sh := s.cardShard(tx.CardID)
+	l, err := s.cardLog(sh, tx.CardID)
+	if err != nil {
+		return err
+	}
+	horizon := s.horizon()
+	card := tx.CardID
+
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	l.trimBefore(horizon, func(e event) { op.deletes = append(op.deletes, eventKey(card, e.t, e.txh)) })
+	if i, dup := l.find(op.ev); dup {
+		// Same card, time and transaction_id already counted (its seen
+		// record expired): count nothing, answer from the state as it is.
+		op.Features = l.compute(s.defs, t, i, make(fraud.Features, 0, len(s.defs)))
+		op.log = l
+		l.pending++
+		return nil
+	}
+	i := l.insert(op.ev)
+	op.Features = l.compute(s.defs, t, i, make(fraud.Features, 0, len(s.defs)))
+	if t < horizon {
+		// Too late for the online state: scored, not kept. The batch
+		// correction picks it up from the log.
+		l.removeAt(i)
+		s.stats.dropped.Add(1)
+	} else {
+		op.persist = true
+		if over := len(l.events) - s.opt.MaxEventsPerCard; over > 0 {
+			cut := l.events[over-1].t + 1
+			n := l.trimBefore(cut, func(e event) { op.deletes = append(op.deletes, eventKey(card, e.t, e.txh)) })
+			s.stats.truncated.Add(int64(n))
+			op.persist = t >= cut
+		}
+	}
+	op.log = l
+	l.pending++
+	return nil
+}
+
+// cardLog returns the card's cached log, loading it from Badger on a miss.
+// Loading happens outside the shard lock; if another goroutine loaded the
+// card meanwhile, its copy wins.
+func (s *Store) cardLog(sh *cardShard, card string) (*cardLog, error) {
+	sh.mu.Lock()
+	l, ok := sh.m[card]
+	sh.mu.Unlock()
+	if ok {
+		return l, nil
+	}
+	loaded, err := s.load(card)
+	if err != nil {
+		return nil, fmt.Errorf("velocity: load card: %w", err)
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if l, ok := sh.m[card]; ok {
+		return l, nil
+	}
+	if len(sh.m) >= s.perShard {
+		s.evictLocked(sh, 1+s.perShard/64)
+	}
+	sh.m[card] = loaded
+	return loaded, nil
+}
+
+// evictLocked drops up to n cards without uncommitted events. Map order is
+// random enough for a cache whose misses cost one prefix read.
+func (s *Store) evictLocked(sh *cardShard, n int) {
+	for k, l := range sh.m {
+		if n == 0 {
+			return
+		}
+		if l.pending == 0 {
+			delete(sh.m, k)
+			s.stats.evictions.Add(1)
+			n--
+		}
+	}
+}
+
+// load reads a card's events from Badger.
+func (s *Store) load(card string) (*cardLog, error) {
+	s.stats.loads.Add(1)
+	l := &cardLog{}
+	prefix := make([]byte, 0, len(card)+2)
+	prefix = append(prefix, prefixEvent)
+	prefix = append(prefix, card...)
+	prefix = append(prefix, 0)
+	err := s.db.View(func(txn *badger.Txn) error {
+		o := badger.DefaultIteratorOptions
+		o.Prefix = prefix
+		o.PrefetchValues = true
+		o.PrefetchSize = 64
+		it := txn.NewIterator(o)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			k := item.Key()[len(prefix):]
+			if len(k) != 16 {
+				continue
+			}
+			e := event{
+				t:   int64(binary.BigEndian.Uint64(k) ^ signBit),
+				txh: binary.BigEndian.Uint64(k[8:]),
+			}
+			if err := item.Value(func(v []byte) error { return decodeEventValue(v, &e) }); err != nil {
+				return err
+			}
+			l.events = append(l.events, e) // keys sort as (time, txhash): already in order
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Commit stores the result (the JSON to return for duplicates) together
+// with the velocity update and extra entries in one Badger transaction, and
+// returns once they are durable in Badger. It releases the claim: later
+// duplicates get result. On error nothing of the Op is stored and the card
+// is reloaded from Badger on its next use.
+func (op *Op) Commit(ctx context.Context, result []byte, extra ...Entry) error {
+	if op.Duplicate || op.done {
+		return nil
+	}
+	op.done = true
+	s, tx := op.s, op.tx
+	req := getReq()
+	if op.persist {
+		req.add(eventKey(tx.CardID, op.ev.t, op.ev.txh), encodeEventValue(op.ev), 0)
+	}
+	for _, k := range op.deletes {
+		req.del(k)
+	}
+	req.add(seenKey(tx.ID), encodeSeen(tx, result), s.opt.DedupRetention)
+	for _, e := range extra {
+		req.add(e.Key, e.Value, 0)
+	}
+	err := s.submit(req)
+	putReq(req)
+
+	sh := s.cardShard(tx.CardID)
+	sh.mu.Lock()
+	op.log.pending--
+	if err != nil && sh.m[tx.CardID] == op.log {
+		// Memory is ahead of Badger now: forget the card so that it is
+		// reloaded from what was stored.
+		delete(sh.m, tx.CardID)
+	}
+	sh.mu.Unlock()
+	if err != nil {
+		s.release(tx.ID, op.cl, nil)
+		return fmt.Errorf("velocity: commit %s: %w", tx.ID, err)
+	}
+	s.stats.commits.Add(1)
+	s.release(tx.ID, op.cl, result)
+	return nil
+}
+
+// Abort undoes the in-memory update and releases the claim; nothing is
+// stored.
+func (op *Op) Abort() {
+	if op.Duplicate || op.done {
+		return
+	}
+	op.done = true
+	s, tx := op.s, op.tx
+	sh := s.cardShard(tx.CardID)
+	sh.mu.Lock()
+	op.log.pending--
+	if op.persist {
+		if i, ok := op.log.find(op.ev); ok {
+			op.log.removeAt(i)
+		}
+	}
+	sh.mu.Unlock()
+	s.release(tx.ID, op.cl, nil)
+}
+
+// release removes the claim and wakes its waiters, with the stored result
+// or nil when the attempt failed.
+func (s *Store) release(id string, c *claim, result []byte) {
+	c.result = result
+	cs := s.claimShard(id)
+	cs.mu.Lock()
+	delete(cs.m, id)
+	cs.mu.Unlock()
+	close(c.done)
+}
+
+// updateStatus applies a later status of a known transaction to the
+// status-dependent features, without counting the transaction again.
+func (s *Store) updateStatus(ctx context.Context, tx *fraud.Transaction, c *claim, rec seenRecord) (*Op, error) {
+	ev := event{t: rec.t, txh: hashString(tx.ID)}
+	sh := s.cardShard(rec.card)
+	l, err := s.cardLog(sh, rec.card)
+	if err != nil {
+		s.release(tx.ID, c, nil)
+		return nil, err
+	}
+	req := getReq()
+	defer putReq(req)
+	sh.mu.Lock()
+	var old bool
+	var at = -1
+	if i, ok := l.find(ev); ok {
+		at = i
+		old = l.events[i].failed
+		l.events[i].failed = tx.Status.Failed()
+		req.add(eventKey(rec.card, ev.t, ev.txh), encodeEventValue(l.events[i]), 0)
+	}
+	l.pending++
+	sh.mu.Unlock()
+
+	rec.status = tx.Status
+	req.add(seenKey(tx.ID), encodeSeenRecord(rec), s.opt.DedupRetention)
+	err = s.submit(req)
+
+	sh.mu.Lock()
+	l.pending--
+	if err != nil && at >= 0 {
+		if i, ok := l.find(ev); ok {
+			l.events[i].failed = old
+		}
+	}
+	sh.mu.Unlock()
+	if err != nil {
+		s.release(tx.ID, c, nil)
+		return nil, fmt.Errorf("velocity: status update %s: %w", tx.ID, err)
+	}
+	s.release(tx.ID, c, rec.result)
+	return &Op{Duplicate: true, Stored: rec.result, StatusUpdated: true}, nil
+}
+
+// Lookup returns the stored result of a transaction_id, if it was seen.
+func (s *Store) Lookup(id string) ([]byte, bool, error) {
+	rec, ok, err := s.lookupSeen(id)
+	return rec.result, ok, err
+}
+
+// FeaturesAt returns a card's features as of at, windows (at-W, at], not
+// counting any new event.
+func (s *Store) FeaturesAt(ctx context.Context, card string, at time.Time) (fraud.Features, error) {
+	sh := s.cardShard(card)
+	sh.mu.Lock()
+	l, ok := sh.m[card]
+	sh.mu.Unlock()
+	if !ok {
+		var err error
+		if l, err = s.load(card); err != nil {
+			return nil, fmt.Errorf("velocity: load card: %w", err)
+		}
+		// Not cached: a read must not evict hot cards.
+		return l.compute(s.defs, at.UnixNano(), -1, make(fraud.Features, 0, len(s.defs))), nil
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return l.compute(s.defs, at.UnixNano(), -1, make(fraud.Features, 0, len(s.defs))), nil
+}
+
+// seenRecord is the value of the seen-transactions index.
+type seenRecord struct {
+	status fraud.Status
+	t      int64
+	card   string
+	result []byte
+}
+
+func (s *Store) lookupSeen(id string) (seenRecord, bool, error) {
+	var rec seenRecord
+	found := false
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(seenKey(id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = true
+		return item.Value(func(v []byte) error {
+			var err error
+			rec, err = decodeSeen(v)
+			return err
+		})
+	})
+	return rec, found, err
+}
+
+const signBit = 1 << 63
+
+func eventKey(card string, t int64, txh uint64) []byte {
+	k := make([]byte, 0, len(card)+18)
+	k = append(k, prefixEvent)
+	k = append(k, card...)
+	k = append(k, 0)
+	k = binary.BigEndian.AppendUint64(k, uint64(t)^signBit)
+	return binary.BigEndian.AppendUint64(k, txh)
+}
+
+func seenKey(id string) []byte {
+	k := make([]byte, 0, len(id)+1)
+	k = append(k, prefixSeen)
+	return append(k, id...)
+}
+
+func encodeEventValue(e event) []byte {
+	v := make([]byte, 0, 16)
+	v = binary.AppendVarint(v, e.amount)
+	var flags byte
+	if e.failed {
+		flags |= 1
+	}
+	v = append(v, flags)
+	return binary.BigEndian.AppendUint32(v, e.merchant)
+}
+
+var errCorrupt = errors.New("corrupt record")
+
+func decodeEventValue(v []byte, e *event) error {
+	amount, n := binary.Varint(v)
+	if n <= 0 || len(v) != n+5 {
+		return errCorrupt
+	}
+	e.amount = amount
+	e.failed = v[n]&1 != 0
+	e.merchant = binary.BigEndian.Uint32(v[n+1:])
+	return nil
+}
+
+var statusCodes = [...]fraud.Status{fraud.StatusUnknown, fraud.StatusApproved, fraud.StatusDeclined, fraud.StatusFailed}
+
+func statusCode(s fraud.Status) byte {
+	for i, x := range statusCodes {
+		if x == s {
+			return byte(i)
+		}
+	}
+	return 0
+}
+
+// encodeSeen lays out: version, status, event time (8), card length
+// (uvarint), card, result.
+func encodeSeen(tx *fraud.Transaction, result []byte) []byte {
+	return encodeSeenRecord(seenRecord{status: tx.Status, t: tx.EventTime.UnixNano(), card: tx.CardID, result: result})
+}
+
+func encodeSeenRecord(r seenRecord) []byte {
+	v := make([]byte, 0, 12+len(r.card)+len(r.result))
+	v = append(v, 1, statusCode(r.status))
+	v = binary.BigEndian.AppendUint64(v, uint64(r.t))
+	v = binary.AppendUvarint(v, uint64(len(r.card)))
+	v = append(v, r.card...)
+	return append(v, r.result...)
+}
+
+func decodeSeen(v []byte) (seenRecord, error) {
+	if len(v) < 11 || v[0] != 1 || int(v[1]) >= len(statusCodes) {
+		return seenRecord{}, errCorrupt
+	}
+	r := seenRecord{status: statusCodes[v[1]], t: int64(binary.BigEndian.Uint64(v[2:]))}
+	n, m := binary.Uvarint(v[10:])
+	if m <= 0 || uint64(len(v)-10-m) < n {
+		return seenRecord{}, errCorrupt
+	}
+	p := 10 + m
+	r.card = string(v[p : p+int(n)])
+	r.result = append([]byte(nil), v[p+int(n):]...)
+	return r, nil
+}
