@@ -20,8 +20,13 @@ import (
 	"github.com/fraudscore/scorer/velocity"
 )
 
-// Check reports whether one dependency is usable; nil means ready.
+// Check reports whether one dependency is usable; nil means ready and
+// ErrDisabled means not configured (reported, and not a reason to be
+// unready).
 type Check func(ctx context.Context) error
+
+// ErrDisabled is returned by a Check whose dependency is switched off.
+var ErrDisabled = errors.New("disabled")
 
 // Config is what the handler needs. Zero values take the defaults in
 // brackets.
@@ -237,7 +242,9 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	checks := make(map[string]string, len(h.cfg.Ready))
 	ready := true
 	for name, c := range h.cfg.Ready {
-		if err := c(ctx); err != nil {
+		if err := c(ctx); errors.Is(err, ErrDisabled) {
+			checks[name] = "disabled"
+		} else if err != nil {
 			checks[name] = err.Error()
 			ready = false
 		} else {

@@ -176,6 +176,9 @@ func buildEngine(cfg Config, features []string) (*model.Engine, error) {
 	if err := m.CheckVariables(known); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
+	if err := rules.CheckThresholds(m.Thresholds()); err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
 	return model.NewEngine(rules, m, model.Options{}), nil
 }
 
@@ -283,7 +286,7 @@ func (s *Service) startKafka(ctx context.Context) error {
 // kafkaReady reports whether a broker answers a TCP dial.
 func (s *Service) kafkaReady(ctx context.Context) error {
 	if len(s.brokers) == 0 {
-		return nil
+		return api.ErrDisabled
 	}
 	var d net.Dialer
 	var errs []error

@@ -58,20 +58,28 @@ func (l *cardLog) removeAt(i int) {
 }
 
 // trimBefore drops events with time < horizon, calling drop for each, and
-// returns how many were dropped.
-func (l *cardLog) trimBefore(horizon int64, drop func(event)) int {
+// returns how many were dropped. With keepLast the newest of those events
+// stays as an anchor, so that the time since a card's previous transaction
+// is known however long ago it was.
+func (l *cardLog) trimBefore(horizon int64, keepLast bool, drop func(event)) int {
 	n := 0
 	for n < len(l.events) && l.events[n].t < horizon {
-		if drop != nil {
-			drop(l.events[n])
-		}
 		n++
 	}
-	if n > 0 {
-		// Shift down rather than re-slice so that the backing array does not
-		// keep growing at its end while its head is dead.
-		l.events = append(l.events[:0], l.events[n:]...)
+	if keepLast && n > 0 {
+		n--
 	}
+	if n == 0 {
+		return 0
+	}
+	if drop != nil {
+		for _, e := range l.events[:n] {
+			drop(e)
+		}
+	}
+	// Shift down rather than re-slice so that the backing array does not
+	// keep growing at its end while its head is dead.
+	l.events = append(l.events[:0], l.events[n:]...)
 	return n
 }
 

@@ -114,7 +114,7 @@ func (op *Op) apply(ctx context.Context) error {
 
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	l.trimBefore(horizon, func(e event) { op.deletes = append(op.deletes, eventKey(card, e.t, e.txh)) })
+	l.trimBefore(horizon, true, func(e event) { op.deletes = append(op.deletes, eventKey(card, e.t, e.txh)) })
 	if i, dup := l.find(op.ev); dup {
 		// Same card, time and transaction_id already counted (its seen
 		// record expired): count nothing, answer from the state as it is.
@@ -123,21 +123,23 @@ func (op *Op) apply(ctx context.Context) error {
 		l.pending++
 		return nil
 	}
-	i := l.insert(op.ev)
-	op.Features = l.compute(s.defs, t, i, make(fraud.Features, 0, len(s.defs)))
-	if t < horizon {
-		// Too late for the online state: scored, not kept. The batch
-		// correction picks it up from the log.
-		l.removeAt(i)
-		s.stats.dropped.Add(1)
-	} else {
-		op.persist = true
-		if over := len(l.events) - s.opt.MaxEventsPerCard; over > 0 {
+	op.persist = t >= horizon
+	if op.persist {
+		if over := len(l.events) + 1 - s.opt.MaxEventsPerCard; over > 0 {
 			cut := l.events[over-1].t + 1
-			n := l.trimBefore(cut, func(e event) { op.deletes = append(op.deletes, eventKey(card, e.t, e.txh)) })
+			n := l.trimBefore(cut, false, func(e event) { op.deletes = append(op.deletes, eventKey(card, e.t, e.txh)) })
 			s.stats.truncated.Add(int64(n))
 			op.persist = t >= cut
 		}
+	} else {
+		// Too late for the online state: scored, not kept. The batch
+		// correction picks it up from the log.
+		s.stats.dropped.Add(1)
+	}
+	i := l.insert(op.ev)
+	op.Features = l.compute(s.defs, t, i, make(fraud.Features, 0, len(s.defs)))
+	if !op.persist {
+		l.removeAt(i)
 	}
 	op.log = l
 	l.pending++
