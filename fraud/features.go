@@ -54,7 +54,18 @@ func AppendNumber(b []byte, v float64) []byte {
 	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
 		return strconv.AppendInt(b, int64(v), 10)
 	}
-	return strconv.AppendFloat(b, v, 'g', -1, 64)
+	// The same format as encoding/json: plain decimal in [1e-6, 1e21),
+	// otherwise an exponent without a leading zero (1e-7, not 1e-07).
+	f := byte('f')
+	if a := math.Abs(v); a < 1e-6 || a >= 1e21 {
+		f = 'e'
+	}
+	b = strconv.AppendFloat(b, v, f, -1, 64)
+	if n := len(b); f == 'e' && n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+		b[n-2] = b[n-1]
+		b = b[:n-1]
+	}
+	return b
 }
 
 // MarshalJSON encodes f as a JSON object.

@@ -1,6 +1,7 @@
 package fraud
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,6 +87,9 @@ func DecodeTransaction(data []byte, lim Limits) (Transaction, error) {
 	if err := json.Unmarshal(data, &w); err != nil {
 		return Transaction{}, decodeSlow(data, err)
 	}
+	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		return Transaction{}, &ValidationError{Errors: []FieldError{{Field: "body", Message: "must be a JSON object"}}}
+	}
 	return w.validate(lim)
 }
 
@@ -128,7 +132,9 @@ func decodeSlow(data []byte, first error) error {
 		}
 	}
 	if len(ve.Errors) == 0 {
-		ve.add("body", "could not be decoded: "+first.Error())
+		// Not first.Error(): it can echo the offending number (a card
+		// number sent by mistake) and names internal Go types.
+		ve.add("body", "could not be decoded")
 	}
 	return ve
 }
@@ -172,7 +178,9 @@ func (w *wire) validate(lim Limits) (Transaction, error) {
 
 	if w.EventTime == nil {
 		ve.add("event_time", "is required")
-	} else if t, err := time.Parse(time.RFC3339Nano, *w.EventTime); err != nil {
+	} else if t, err := time.Parse(time.RFC3339Nano, *w.EventTime); err != nil || t.UTC().Year() < 0 || t.UTC().Year() > 9999 {
+		// The year check keeps out 0000-01-01T00:00:00+01:00 and the like,
+		// whose UTC time has no RFC 3339 form and cannot be JSON-encoded.
 		ve.add("event_time", "must be an RFC 3339 timestamp such as 2026-01-02T15:04:05Z")
 	} else if !lim.Now.IsZero() && t.Sub(lim.Now) > lim.MaxFutureSkew {
 		ve.add("event_time", fmt.Sprintf("is more than %s ahead of the server clock", lim.MaxFutureSkew))

@@ -1,0 +1,105 @@
+package fraud_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/fraudscore/scorer/fraud"
+)
+
+// fuzzSeeds cover a valid transaction and each kind of invalid one; more
+// seeds live in testdata/fuzz/FuzzDecodeTransaction.
+var fuzzSeeds = []string{
+	`{"transaction_id":"tx_1","card_id":"tok_1","amount":100,"currency":"USD","event_time":"2026-03-01T11:00:00Z"}`,
+	`{"transaction_id":"tx_2","card_id":"tok_2","amount":0,"currency":"EUR","event_time":"2019-01-01T00:00:00.5+05:30","merchant_id":"m","merchant_category":"5411","device_id":"d","country":"DE","channel":"pos","ip":"::1","status":"declined"}`,
+	// Each kind of invalid field.
+	`{"transaction_id":"tx 1","card_id":"4111 1111 1111 1111","amount":-1,"currency":"usd","event_time":"2019-01-01 00:00:00","country":"EU","channel":"web","ip":"fe80::1%eth0","status":"ok"}`,
+	`{"transaction_id":"","card_id":"","amount":1000000000001,"currency":"XXXX","event_time":"2026-03-01T12:05:00.000000001Z"}`,
+	`{"transaction_id":"t","card_id":"4222222222222","amount":1,"currency":"USD","event_time":"2026-03-01T12:05:00Z"}`,
+	`{"transaction_id":"t","card_id":5,"amount":"100","currency":null,"event_time":1546300800}`,
+	`{"amount":null}`,
+	// Huge and odd numbers.
+	`{"transaction_id":"t","card_id":"c","amount":4111111111111111111111,"currency":"USD","event_time":"2026-03-01T11:00:00Z"}`,
+	`{"transaction_id":"t","card_id":"c","amount":4111111111111111.5,"amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z"}`,
+	`{"transaction_id":"t","card_id":"c","amount":1e400,"currency":"USD","event_time":"2026-03-01T11:00:00Z"}`,
+	`{"transaction_id":"t","card_id":"c","amount":-0,"currency":"USD","event_time":"0000-01-01T00:00:00+01:00"}`,
+	// Weird Unicode and escapes.
+	`{"transaction_id":"t\u0000","card_id":"\ud800\udc00\u2028\ufffd","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z","merchant_id":"\u00e9\u4e2d"}`,
+	"{\"transaction_id\":\"t\",\"card_id\":\"\xff\xfe\xed\xa0\x80\",\"amount\":1,\"currency\":\"USD\",\"event_time\":\"2026-03-01T11:00:00Z\"}",
+	`{"TRANSACTION_ID":"t","Card_Id":"c","AMOUNT":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z"}`,
+	// Nested objects, and documents that are not objects.
+	`{"transaction_id":{"a":{"b":[1,2,{"c":null}]}},"card_id":[],"extra":{"x":[[[[[]]]]]}}`,
+	`[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]`,
+	`"4111111111111111"`,
+	`null`,
+	``,
+	` `,
+	`{`,
+}
+
+// FuzzDecodeTransaction checks that DecodeTransaction never panics, that a
+// transaction it accepts is accepted again in its canonical JSON form, that
+// a refusal is a *ValidationError naming at least one field, and that no
+// error repeats a long digit run (a card number) from the input.
+func FuzzDecodeTransaction(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tx, err := fraud.DecodeTransaction(data, testLimits)
+		if err != nil {
+			var ve *fraud.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("error %v (%T) is not a *fraud.ValidationError", err, err)
+			}
+			if len(ve.Errors) == 0 {
+				t.Fatal("ValidationError without field errors")
+			}
+			for _, e := range ve.Errors {
+				if e.Field == "" || e.Message == "" {
+					t.Errorf("field error %+v: empty field or message", e)
+				}
+			}
+			if tx != (fraud.Transaction{}) {
+				t.Errorf("transaction = %+v with an error, want the zero Transaction", tx)
+			}
+			if run := sharedDigitRun(string(data), err.Error(), 13); run != "" {
+				t.Errorf("error %q repeats the digits %s of the input", err, run)
+			}
+			return
+		}
+
+		// encoding/json writes event_time as RFC 3339 with nanoseconds.
+		again, err := json.Marshal(tx)
+		if err != nil {
+			t.Fatalf("accepted transaction %+v does not encode: %v", tx, err)
+		}
+		got, err := fraud.DecodeTransaction(again, testLimits)
+		if err != nil {
+			t.Fatalf("accepted transaction %+v, re-encoded as %s, is refused: %v", tx, again, err)
+		}
+		if got != tx {
+			t.Fatalf("re-decoding %s = %+v, want %+v", again, got, tx)
+		}
+	})
+}
+
+// sharedDigitRun returns a run of at least n digits of input that appears in
+// msg, or "".
+func sharedDigitRun(input, msg string, n int) string {
+	for i := 0; i < len(input); {
+		j := i
+		for j < len(input) && input[j] >= '0' && input[j] <= '9' {
+			j++
+		}
+		for k := i; k+n <= j; k++ {
+			if strings.Contains(msg, input[k:k+n]) {
+				return input[k : k+n]
+			}
+		}
+		i = j + 1
+	}
+	return ""
+}

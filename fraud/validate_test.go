@@ -1,0 +1,374 @@
+package fraud_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fraudscore/scorer/fraud"
+)
+
+// testLimits is the server side of validation in these tests: a fixed clock
+// and the default --max-future-skew.
+var testLimits = fraud.Limits{
+	Now:           time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
+	MaxFutureSkew: 5 * time.Minute,
+}
+
+// omit, as an override value, removes the field from the document.
+type omit struct{}
+
+// validFields is a fully populated valid transaction.
+func validFields() map[string]any {
+	return map[string]any{
+		"transaction_id":    "tx_0001",
+		"card_id":           "card_tok_9f8e7d",
+		"amount":            12345,
+		"currency":          "USD",
+		"event_time":        "2026-03-01T13:59:00.123456789+02:00",
+		"merchant_id":       "m_42",
+		"merchant_category": "5411",
+		"device_id":         "dev_1",
+		"country":           "US",
+		"channel":           "ecom",
+		"ip":                "203.0.113.7",
+		"status":            "approved",
+	}
+}
+
+// txJSON encodes the valid transaction with the given fields replaced (or
+// removed, for omit{}). A json.RawMessage value is written as is.
+func txJSON(t testing.TB, with map[string]any) []byte {
+	t.Helper()
+	m := validFields()
+	for k, v := range with {
+		if _, ok := v.(omit); ok {
+			delete(m, k)
+			continue
+		}
+		m[k] = v
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatalf("encode test transaction: %v", err)
+	}
+	return b
+}
+
+// fieldErrors returns the field errors of err, failing the test when err is
+// not a *fraud.ValidationError.
+func fieldErrors(t *testing.T, err error) []fraud.FieldError {
+	t.Helper()
+	if err == nil {
+		return nil
+	}
+	var ve *fraud.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("error %v (%T) is not a *fraud.ValidationError", err, err)
+	}
+	return ve.Errors
+}
+
+func fieldNames(errs []fraud.FieldError) []string {
+	var names []string
+	for _, e := range errs {
+		names = append(names, e.Field)
+	}
+	return names
+}
+
+func TestDecodeTransactionRules(t *testing.T) {
+	tests := []struct {
+		name string
+		give map[string]any
+		// want is the fields named by the errors, in order; none when valid.
+		want []string
+		// wantMessage, when set, is the message of every error.
+		wantMessage string
+	}{
+		{name: "fully populated transaction is valid", give: nil},
+		{name: "optional fields may be absent", give: map[string]any{
+			"merchant_id": omit{}, "merchant_category": omit{}, "device_id": omit{},
+			"country": omit{}, "channel": omit{}, "ip": omit{}, "status": omit{},
+		}},
+		{name: "null optional field counts as absent", give: map[string]any{"country": nil, "status": nil}},
+		{name: "unknown fields are ignored", give: map[string]any{
+			"extra": map[string]any{"nested": []any{1, "two", nil}}, "card_number": 5,
+		}},
+
+		// Required fields.
+		{name: "missing transaction_id", give: map[string]any{"transaction_id": omit{}}, want: []string{"transaction_id"}, wantMessage: "is required"},
+		{name: "missing card_id", give: map[string]any{"card_id": omit{}}, want: []string{"card_id"}, wantMessage: "is required"},
+		{name: "missing amount", give: map[string]any{"amount": omit{}}, want: []string{"amount"}, wantMessage: "is required"},
+		{name: "missing currency", give: map[string]any{"currency": omit{}}, want: []string{"currency"}, wantMessage: "is required"},
+		{name: "missing event_time", give: map[string]any{"event_time": omit{}}, want: []string{"event_time"}, wantMessage: "is required"},
+		{name: "null amount is missing", give: map[string]any{"amount": nil}, want: []string{"amount"}, wantMessage: "is required"},
+		{name: "null transaction_id is missing", give: map[string]any{"transaction_id": nil}, want: []string{"transaction_id"}, wantMessage: "is required"},
+
+		// transaction_id: 1-128 printable ASCII, no spaces.
+		{name: "transaction_id of 128 characters is valid", give: map[string]any{"transaction_id": strings.Repeat("a", 128)}},
+		{name: "transaction_id with all printable ASCII is valid", give: map[string]any{"transaction_id": "!\"#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~"}},
+		{name: "empty transaction_id", give: map[string]any{"transaction_id": ""}, want: []string{"transaction_id"}},
+		{name: "transaction_id of 129 characters", give: map[string]any{"transaction_id": strings.Repeat("a", 129)}, want: []string{"transaction_id"}},
+		{name: "transaction_id with a space", give: map[string]any{"transaction_id": "tx 1"}, want: []string{"transaction_id"}},
+		{name: "transaction_id with non-ASCII", give: map[string]any{"transaction_id": "tx_é"}, want: []string{"transaction_id"}},
+		{name: "transaction_id with a control character", give: map[string]any{"transaction_id": "tx\x01"}, want: []string{"transaction_id"}},
+		{name: "transaction_id with DEL", give: map[string]any{"transaction_id": "tx\x7f"}, want: []string{"transaction_id"}},
+
+		// card_id: 1-128 characters, no control characters, not a PAN.
+		{name: "card_id of 128 runes is valid", give: map[string]any{"card_id": strings.Repeat("é", 128)}},
+		{name: "empty card_id", give: map[string]any{"card_id": ""}, want: []string{"card_id"}},
+		{name: "card_id of 129 runes", give: map[string]any{"card_id": strings.Repeat("é", 129)}, want: []string{"card_id"}},
+		{name: "card_id with a control character", give: map[string]any{"card_id": "tok\n1"}, want: []string{"card_id"}},
+		{name: "card_id with DEL", give: map[string]any{"card_id": "tok\x7f"}, want: []string{"card_id"}},
+
+		// amount: integer minor units, 0 .. 10^12.
+		{name: "zero amount is valid", give: map[string]any{"amount": 0}},
+		{name: "amount of 10^12 is valid", give: map[string]any{"amount": int64(1_000_000_000_000)}},
+		{name: "negative amount", give: map[string]any{"amount": -1}, want: []string{"amount"}},
+		{name: "amount of 10^12+1", give: map[string]any{"amount": int64(1_000_000_000_001)}, want: []string{"amount"}},
+		{name: "fractional amount", give: map[string]any{"amount": 12.5}, want: []string{"amount"}, wantMessage: "must be a JSON integer"},
+		{name: "amount as a string", give: map[string]any{"amount": "100"}, want: []string{"amount"}, wantMessage: "must be a JSON integer"},
+		{name: "amount beyond int64", give: map[string]any{"amount": json.RawMessage("99999999999999999999")}, want: []string{"amount"}, wantMessage: "must be a JSON integer"},
+
+		// currency: ISO 4217 alpha-3.
+		{name: "currency USD is valid", give: map[string]any{"currency": "USD"}},
+		{name: "currency EUR is valid", give: map[string]any{"currency": "EUR"}},
+		{name: "currency JPY is valid", give: map[string]any{"currency": "JPY"}},
+		{name: "lower-case currency", give: map[string]any{"currency": "usd"}, want: []string{"currency"}},
+		{name: "two-letter currency", give: map[string]any{"currency": "US"}, want: []string{"currency"}},
+		{name: "four-letter currency", give: map[string]any{"currency": "XXXX"}, want: []string{"currency"}},
+		{name: "unknown currency", give: map[string]any{"currency": "ABC"}, want: []string{"currency"}},
+		{name: "empty currency", give: map[string]any{"currency": ""}, want: []string{"currency"}},
+
+		// event_time: RFC 3339, at most MaxFutureSkew ahead of Limits.Now.
+		{name: "event_time exactly at the skew limit is valid", give: map[string]any{"event_time": "2026-03-01T12:05:00Z"}},
+		{name: "event_time at the skew limit in another zone is valid", give: map[string]any{"event_time": "2026-03-01T13:05:00+01:00"}},
+		{name: "old event_time is valid", give: map[string]any{"event_time": "2019-01-01T00:00:00Z"}},
+		{name: "event_time a nanosecond past the skew limit", give: map[string]any{"event_time": "2026-03-01T12:05:00.000000001Z"}, want: []string{"event_time"}, wantMessage: "is more than 5m0s ahead of the server clock"},
+		{name: "event_time a day ahead", give: map[string]any{"event_time": "2026-03-02T12:00:00Z"}, want: []string{"event_time"}},
+		{name: "event_time with a space instead of T", give: map[string]any{"event_time": "2019-01-01 00:00:00"}, want: []string{"event_time"}},
+		{name: "event_time as a date only", give: map[string]any{"event_time": "2019-01-01"}, want: []string{"event_time"}},
+		{name: "event_time without a zone", give: map[string]any{"event_time": "2019-01-01T00:00:00"}, want: []string{"event_time"}},
+		{name: "event_time as a Unix number", give: map[string]any{"event_time": 1546300800}, want: []string{"event_time"}, wantMessage: "must be a JSON string"},
+		{name: "event_time whose UTC year is before 0000", give: map[string]any{"event_time": "0000-01-01T00:00:00+01:00"}, want: []string{"event_time"}},
+
+		// merchant_id, merchant_category, device_id: up to 128 characters.
+		{name: "optional text of 128 runes is valid", give: map[string]any{
+			"merchant_id": strings.Repeat("ü", 128), "merchant_category": strings.Repeat("x", 128), "device_id": strings.Repeat("d", 128),
+		}},
+		{name: "empty optional text is valid", give: map[string]any{"merchant_id": "", "merchant_category": "", "device_id": ""}},
+		{name: "merchant_id of 129 characters", give: map[string]any{"merchant_id": strings.Repeat("m", 129)}, want: []string{"merchant_id"}},
+		{name: "merchant_category of 129 characters", give: map[string]any{"merchant_category": strings.Repeat("m", 129)}, want: []string{"merchant_category"}},
+		{name: "device_id of 129 characters", give: map[string]any{"device_id": strings.Repeat("d", 129)}, want: []string{"device_id"}},
+		{name: "device_id with a control character", give: map[string]any{"device_id": "dev\x00"}, want: []string{"device_id"}},
+
+		// country: ISO 3166-1 alpha-2.
+		{name: "country US is valid", give: map[string]any{"country": "US"}},
+		{name: "country DE is valid", give: map[string]any{"country": "DE"}},
+		{name: "lower-case country", give: map[string]any{"country": "us"}, want: []string{"country"}},
+		{name: "alpha-3 country", give: map[string]any{"country": "USA"}, want: []string{"country"}},
+		{name: "unknown region ZZ", give: map[string]any{"country": "ZZ"}, want: []string{"country"}},
+		{name: "EU is a group, not a country", give: map[string]any{"country": "EU"}, want: []string{"country"}},
+		{name: "empty country", give: map[string]any{"country": ""}, want: []string{"country"}},
+
+		// channel: pos, ecom, atm, other.
+		{name: "channel pos is valid", give: map[string]any{"channel": "pos"}},
+		{name: "channel ecom is valid", give: map[string]any{"channel": "ecom"}},
+		{name: "channel atm is valid", give: map[string]any{"channel": "atm"}},
+		{name: "channel other is valid", give: map[string]any{"channel": "other"}},
+		{name: "upper-case channel", give: map[string]any{"channel": "POS"}, want: []string{"channel"}},
+		{name: "unknown channel", give: map[string]any{"channel": "moto"}, want: []string{"channel"}},
+		{name: "empty channel", give: map[string]any{"channel": ""}, want: []string{"channel"}},
+
+		// ip: IPv4 or IPv6, no zone.
+		{name: "IPv4 address is valid", give: map[string]any{"ip": "1.2.3.4"}},
+		{name: "IPv6 loopback is valid", give: map[string]any{"ip": "::1"}},
+		{name: "IPv4-mapped IPv6 is valid", give: map[string]any{"ip": "::ffff:1.2.3.4"}},
+		{name: "truncated IPv4", give: map[string]any{"ip": "1.2.3"}, want: []string{"ip"}},
+		{name: "IPv6 with a zone", give: map[string]any{"ip": "fe80::1%eth0"}, want: []string{"ip"}},
+		{name: "IP with a port", give: map[string]any{"ip": "1.2.3.4:80"}, want: []string{"ip"}},
+		{name: "host name as ip", give: map[string]any{"ip": "localhost"}, want: []string{"ip"}},
+
+		// status: approved, declined, failed.
+		{name: "status approved is valid", give: map[string]any{"status": "approved"}},
+		{name: "status declined is valid", give: map[string]any{"status": "declined"}},
+		{name: "status failed is valid", give: map[string]any{"status": "failed"}},
+		{name: "unknown status", give: map[string]any{"status": "pending"}, want: []string{"status"}},
+		{name: "empty status", give: map[string]any{"status": ""}, want: []string{"status"}},
+
+		// Several bad fields at once.
+		{name: "every invalid field is named once, in field order", give: map[string]any{
+			"transaction_id": "", "card_id": "4111111111111111", "amount": -5, "currency": "usd",
+			"event_time": "yesterday", "merchant_id": strings.Repeat("m", 129), "country": "USA",
+			"channel": "web", "ip": "1.2.3", "status": "ok",
+		}, want: []string{"transaction_id", "card_id", "amount", "currency", "event_time", "merchant_id", "country", "channel", "ip", "status"}},
+		{name: "every missing required field is named", give: map[string]any{
+			"transaction_id": omit{}, "card_id": omit{}, "amount": omit{}, "currency": omit{}, "event_time": omit{},
+		}, want: []string{"transaction_id", "card_id", "amount", "currency", "event_time"}, wantMessage: "is required"},
+		{name: "every field of the wrong JSON type is named", give: map[string]any{
+			"amount": "100", "card_id": 5, "transaction_id": true, "ip": []any{1},
+		}, want: []string{"amount", "card_id", "ip", "transaction_id"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := fraud.DecodeTransaction(txJSON(t, tt.give), testLimits)
+			errs := fieldErrors(t, err)
+			if got, want := strings.Join(fieldNames(errs), ","), strings.Join(tt.want, ","); got != want {
+				t.Fatalf("fields in error = %q, want %q (error: %v)", got, want, err)
+			}
+			for _, e := range errs {
+				if e.Message == "" {
+					t.Errorf("field %s: empty message", e.Field)
+				}
+				if tt.wantMessage != "" && e.Message != tt.wantMessage {
+					t.Errorf("field %s: message = %q, want %q", e.Field, e.Message, tt.wantMessage)
+				}
+			}
+		})
+	}
+}
+
+// Card IDs that look like a primary account number are refused so that PANs
+// never reach storage or logs, and the error never repeats the number.
+func TestDecodeTransactionCardNumbers(t *testing.T) {
+	tests := []struct {
+		name string
+		give string
+		want bool // rejected as a card number
+	}{
+		{name: "16-digit Luhn-valid number", give: "4111111111111111", want: true},
+		{name: "16-digit number with spaces", give: "4111 1111 1111 1111", want: true},
+		{name: "16-digit number with dashes", give: "4111-1111-1111-1111", want: true},
+		{name: "13-digit Luhn-valid number", give: "4222222222222", want: true},
+		{name: "15-digit Luhn-valid number", give: "378282246310005", want: true},
+		{name: "19-digit Luhn-valid number", give: "6011000000000000001", want: true},
+		{name: "16-digit Luhn-invalid number", give: "4111111111111112", want: false},
+		{name: "12-digit Luhn-valid number", give: "411111111117", want: false},
+		{name: "20-digit Luhn-valid number", give: "41111111111111111115", want: false},
+		{name: "number inside a token", give: "card_4111111111111111", want: false},
+		{name: "hex hash", give: "9f86d081884c7d659a2feaa0c55ad015", want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := fraud.LooksLikePAN(tt.give); got != tt.want {
+				t.Errorf("LooksLikePAN(%q) = %v, want %v", tt.give, got, tt.want)
+			}
+			_, err := fraud.DecodeTransaction(txJSON(t, map[string]any{"card_id": tt.give}), testLimits)
+			errs := fieldErrors(t, err)
+			if got := len(errs) == 1 && errs[0].Field == "card_id"; got != tt.want {
+				t.Fatalf("card_id rejected = %v, want %v (error: %v)", got, tt.want, err)
+			}
+			if err == nil {
+				return
+			}
+			digits := strings.NewReplacer(" ", "", "-", "").Replace(tt.give)
+			for _, s := range []string{err.Error(), errs[0].Message} {
+				if strings.Contains(s, digits) || strings.Contains(s, tt.give) || strings.Contains(s, digits[:6]) {
+					t.Errorf("error %q repeats the card number %q", s, tt.give)
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeTransactionBody(t *testing.T) {
+	tests := []struct {
+		name        string
+		give        string
+		want        []string
+		wantMessage string
+	}{
+		{name: "empty body", give: "", want: []string{"body"}, wantMessage: "is not valid JSON"},
+		{name: "not JSON", give: "transaction_id=tx_1", want: []string{"body"}, wantMessage: "is not valid JSON"},
+		{name: "truncated object", give: `{"transaction_id":"tx_1"`, want: []string{"body"}, wantMessage: "is not valid JSON"},
+		{name: "trailing data", give: `{} {}`, want: []string{"body"}, wantMessage: "is not valid JSON"},
+		{name: "JSON array", give: `[{"transaction_id":"tx_1"}]`, want: []string{"body"}, wantMessage: "must be a JSON object"},
+		{name: "JSON string", give: `"tx_1"`, want: []string{"body"}, wantMessage: "must be a JSON object"},
+		{name: "JSON number", give: `42`, want: []string{"body"}, wantMessage: "must be a JSON object"},
+		{name: "JSON boolean", give: `true`, want: []string{"body"}, wantMessage: "must be a JSON object"},
+		{name: "JSON null", give: " null\n", want: []string{"body"}, wantMessage: "must be a JSON object"},
+		{name: "empty object", give: `{}`, want: []string{"transaction_id", "card_id", "amount", "currency", "event_time"}, wantMessage: "is required"},
+		{
+			name: "a repeated key of the wrong type does not echo the number",
+			give: `{"transaction_id":"t","card_id":"c","amount":4111111111111111.5,"amount":1,"currency":"USD","event_time":"2019-01-01T00:00:00Z"}`,
+			want: []string{"body"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tx, err := fraud.DecodeTransaction([]byte(tt.give), testLimits)
+			errs := fieldErrors(t, err)
+			if got, want := strings.Join(fieldNames(errs), ","), strings.Join(tt.want, ","); got != want {
+				t.Fatalf("fields in error = %q, want %q (error: %v)", got, want, err)
+			}
+			if tx != (fraud.Transaction{}) {
+				t.Errorf("transaction = %+v, want the zero Transaction with an error", tx)
+			}
+			for _, e := range errs {
+				if tt.wantMessage != "" && e.Message != tt.wantMessage {
+					t.Errorf("field %s: message = %q, want %q", e.Field, e.Message, tt.wantMessage)
+				}
+				if strings.Contains(e.Message, "4111111111111111") || strings.Contains(e.Message, "wire") {
+					t.Errorf("field %s: message %q leaks the input or internals", e.Field, e.Message)
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeTransactionParsesEveryField(t *testing.T) {
+	got, err := fraud.DecodeTransaction(txJSON(t, nil), testLimits)
+	if err != nil {
+		t.Fatalf("DecodeTransaction: %v", err)
+	}
+	want := fraud.Transaction{
+		ID:               "tx_0001",
+		CardID:           "card_tok_9f8e7d",
+		Amount:           12345,
+		Currency:         "USD",
+		EventTime:        time.Date(2026, 3, 1, 11, 59, 0, 123456789, time.UTC),
+		MerchantID:       "m_42",
+		MerchantCategory: "5411",
+		DeviceID:         "dev_1",
+		Country:          "US",
+		Channel:          "ecom",
+		IP:               "203.0.113.7",
+		Status:           fraud.StatusApproved,
+	}
+	if got.EventTime.Location() != time.UTC {
+		t.Errorf("EventTime location = %v, want UTC", got.EventTime.Location())
+	}
+	if got != want {
+		t.Errorf("DecodeTransaction =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestDecodeTransactionZeroNowSkipsSkewCheck(t *testing.T) {
+	body := txJSON(t, map[string]any{"event_time": "2999-01-01T00:00:00Z"})
+	if _, err := fraud.DecodeTransaction(body, fraud.Limits{}); err != nil {
+		t.Errorf("DecodeTransaction with zero Limits: %v, want no error", err)
+	}
+}
+
+func TestValidationErrorMessage(t *testing.T) {
+	_, err := fraud.DecodeTransaction(txJSON(t, map[string]any{"amount": -1, "currency": "usd"}), testLimits)
+	got := err.Error()
+	want := "invalid transaction: amount: must be an integer in minor units between 0 and 10^12; currency: must be an ISO 4217 alpha-3 code such as USD"
+	if got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+func BenchmarkDecodeTransaction(b *testing.B) {
+	body := txJSON(b, map[string]any{"event_time": "2026-03-01T11:59:00.123Z"})
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := fraud.DecodeTransaction(body, testLimits); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
