@@ -44,7 +44,7 @@ func start(t testing.TB, o options) *server {
 	if o.dir == "" {
 		o.dir = t.TempDir()
 	}
-	db, err := badger.Open(badger.DefaultOptions(o.dir).WithLogger(nil).WithDetectConflicts(false))
+	db, err := badger.OpenManaged(badger.DefaultOptions(o.dir).WithLogger(nil).WithDetectConflicts(false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +349,7 @@ func FuzzScoreHandler(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	dir := f.TempDir()
-	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
+	db, err := badger.OpenManaged(badger.DefaultOptions(dir).WithLogger(nil))
 	if err != nil {
 		f.Fatal(err)
 	}

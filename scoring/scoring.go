@@ -6,7 +6,6 @@ package scoring
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -52,7 +51,7 @@ func (p *Pipeline) Score(ctx context.Context, tx *fraud.Transaction) (fraud.Resu
 		return fraud.Result{}, nil, err
 	}
 	if op.Duplicate {
-		return duplicate(op.Stored)
+		return p.duplicate(tx.ID, op.Stored)
 	}
 	out := p.Engine.Score(ctx, model.Input{Tx: tx, Features: op.Features})
 	res := fraud.Result{
@@ -78,21 +77,23 @@ func (p *Pipeline) Score(ctx context.Context, tx *fraud.Transaction) (fraud.Resu
 			}
 		}
 	}
-	body := res.AppendJSON(make([]byte, 0, 512))
+	buf := make([]byte, 0, 768)
+	stored := appendStored(buf, &res, p.Store.FeatureSetID())
+	body := res.AppendJSON(stored[len(stored):])
 	// The commit is not cancelled with ctx: once the velocity state counts
 	// the event, storing it is what keeps memory and Badger in step.
-	if err := op.Commit(context.WithoutCancel(ctx), body, extra...); err != nil {
+	if err := op.Commit(context.WithoutCancel(ctx), stored, extra...); err != nil {
 		return fraud.Result{}, nil, err
 	}
 	return res, body, nil
 }
 
 // duplicate turns a stored result into the answer for a repeat.
-func duplicate(stored []byte) (fraud.Result, []byte, error) {
-	var r fraud.Result
-	if err := json.Unmarshal(stored, &r); err != nil {
-		return fraud.Result{}, nil, fmt.Errorf("scoring: stored result: %w", err)
+func (p *Pipeline) duplicate(id string, stored []byte) (fraud.Result, []byte, error) {
+	r, err := decodeStored(stored, id, p.Store.FeatureNames)
+	if err != nil {
+		return fraud.Result{}, nil, fmt.Errorf("scoring: %s: %w", id, err)
 	}
 	r.Duplicate = true
-	return r, r.AppendJSON(make([]byte, 0, len(stored)+8)), nil
+	return r, r.AppendJSON(make([]byte, 0, 512)), nil
 }

@@ -108,7 +108,7 @@ func New(ctx context.Context, cfg Config) (s *Service, err error) {
 		WithMemTableSize(32 << 20).
 		WithNumMemtables(3).
 		WithBlockCacheSize(64 << 20)
-	if s.db, err = badger.Open(bopt); err != nil {
+	if s.db, err = badger.OpenManaged(bopt); err != nil {
 		return nil, fmt.Errorf("open badger: %w", err)
 	}
 	s.store, err = velocity.Open(s.db, velocity.Options{

@@ -3,6 +3,7 @@ package velocity
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"sync"
 	"time"
 
@@ -58,13 +59,24 @@ func (s *Store) submit(r *commitReq) error {
 
 // commitLoop group-commits: it takes every request waiting (up to a bound)
 // into one Badger transaction, so that under load many scored events share
-// one commit, while a lone event is committed at once.
+// one commit, while a lone event is committed at once. Commits are handed
+// to Badger asynchronously (CommitWith), so the next group is gathered
+// while the previous one is written; Badger applies them in order.
 func (s *Store) commitLoop() {
-	defer close(s.done)
-	batch := make([]*commitReq, 0, maxBatchOps)
+	var inflight sync.WaitGroup
+	defer func() {
+		inflight.Wait()
+		close(s.done)
+	}()
 	var lastStream int64 = noTime
+	// At most two groups are with Badger at once: one being written while
+	// the next is gathered. Waiting for a slot is what lets a group grow
+	// under load.
+	slots := make(chan struct{}, 2)
 	for r := range s.commits {
-		batch = append(batch[:0], r)
+		slots <- struct{}{}
+		batch := make([]*commitReq, 1, 64)
+		batch[0] = r
 		size := r.bytes
 	drain:
 		for len(batch) < maxBatchOps && size < maxBatchBytes {
@@ -79,40 +91,60 @@ func (s *Store) commitLoop() {
 				break drain
 			}
 		}
-		st := s.streamTime.Load()
 		var stream *badger.Entry
-		if st != lastStream && st != noTime {
+		if st := s.streamTime.Load(); st != lastStream && st != noTime {
 			stream = badger.NewEntry(keyStreamTime, binary.BigEndian.AppendUint64(nil, uint64(st)))
-		}
-		err := s.write(batch, stream)
-		if err == nil && stream != nil {
 			lastStream = st
 		}
 		s.stats.batches.Add(1)
-		for _, r := range batch {
-			r.done <- err
-		}
+		inflight.Add(1)
+		s.ts++
+		ts := s.ts
+		s.write(batch, stream, ts, func(err error) {
+			if err == nil {
+				// Old versions at or below a finished commit may go at the
+				// next compaction: nothing reads at an older timestamp.
+				s.db.SetDiscardTs(ts)
+			}
+			for _, r := range batch {
+				r.done <- err
+			}
+			<-slots
+			inflight.Done()
+		})
 	}
 }
 
-// write commits the batch in one transaction; should it be too big for
-// Badger, each request goes in its own.
-func (s *Store) write(batch []*commitReq, stream *badger.Entry) error {
-	err := s.writeTxn(batch, stream)
+// write commits the batch in one transaction and calls done when Badger
+// has applied it. Should the batch be too big for one transaction, each
+// request goes in its own, synchronously.
+func (s *Store) write(batch []*commitReq, stream *badger.Entry, ts uint64, done func(error)) {
+	txn, err := s.fill(batch, stream)
+	if err == nil {
+		txn.CommitAt(ts, done)
+		return
+	}
 	if !errors.Is(err, badger.ErrTxnTooBig) {
-		return err
+		done(err)
+		return
 	}
 	for _, r := range batch {
-		if err := s.writeTxn([]*commitReq{r}, nil); err != nil {
-			return err
+		txn, err := s.fill([]*commitReq{r}, nil)
+		if err == nil {
+			err = txn.CommitAt(ts, nil)
+		}
+		if err != nil {
+			done(err)
+			return
 		}
 	}
-	return nil
+	done(nil)
 }
 
-func (s *Store) writeTxn(batch []*commitReq, stream *badger.Entry) error {
-	txn := s.db.NewTransaction(true)
-	defer txn.Discard()
+// fill returns a write transaction holding the batch's entries. On error
+// the transaction is discarded.
+func (s *Store) fill(batch []*commitReq, stream *badger.Entry) (*badger.Txn, error) {
+	txn := s.db.NewTransactionAt(math.MaxUint64, true)
 	for _, r := range batch {
 		for _, e := range r.entries {
 			var err error
@@ -125,14 +157,16 @@ func (s *Store) writeTxn(batch []*commitReq, stream *badger.Entry) error {
 				err = txn.Set(e.key, e.val)
 			}
 			if err != nil {
-				return err
+				txn.Discard()
+				return nil, err
 			}
 		}
 	}
 	if stream != nil {
 		if err := txn.SetEntry(stream); err != nil {
-			return err
+			txn.Discard()
+			return nil, err
 		}
 	}
-	return txn.Commit()
+	return txn, nil
 }

@@ -64,7 +64,12 @@ func (s *Store) Begin(ctx context.Context, tx *fraud.Transaction) (*Op, error) {
 				return nil, ctx.Err()
 			}
 		}
-		rec, found, err := s.lookupSeen(tx.ID)
+		var rec seenRecord
+		var found bool
+		var err error
+		if s.seen.mayContain(tx.ID, s.opt.Now()) {
+			rec, found, err = s.lookupSeen(tx.ID)
+		}
 		if err != nil {
 			cs.mu.Unlock()
 			return nil, fmt.Errorf("velocity: dedup lookup: %w", err)
@@ -264,6 +269,7 @@ func (op *Op) Commit(ctx context.Context, result []byte, extra ...Entry) error {
 		return fmt.Errorf("velocity: commit %s: %w", tx.ID, err)
 	}
 	s.stats.commits.Add(1)
+	s.seen.add(tx.ID, s.opt.Now())
 	s.release(tx.ID, op.cl, result)
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,8 +54,14 @@ type Options struct {
 	// MaxCachedCards bounds the cards held in memory [1,000,000]; colder
 	// cards are evicted and reloaded from Badger when seen again.
 	MaxCachedCards int
+	// MaxSeenFilterIDs bounds the in-memory filter that lets new
+	// transaction_ids skip the Badger read of the seen index [16Mi, about
+	// 20 MiB]. Past it, lookups read Badger until a retention has passed.
+	MaxSeenFilterIDs int
 	// Logger receives the store's few operational messages [slog.Default()].
 	Logger *slog.Logger
+	// Now is the wall clock, used for dedup retention [time.Now].
+	Now func() time.Time
 }
 
 // Store is the velocity state and the seen-transactions index. Hot state is
@@ -68,6 +76,7 @@ type Store struct {
 
 	cards  [cardShards]cardShard
 	claims [claimShards]claimShard
+	seen   *seenFilter
 
 	streamTime atomic.Int64 // largest event time seen, Unix ns; math.MinInt64 when none
 
@@ -75,6 +84,11 @@ type Store struct {
 	closed  bool
 	commits chan *commitReq
 	done    chan struct{}
+
+	ts uint64 // last commit timestamp handed out; committer goroutine only
+
+	featureSet  uint64
+	featureSets map[uint64][]string // read-only after Open
 
 	stats storeStats
 }
@@ -117,7 +131,15 @@ type Stats struct {
 
 // Open returns a Store on db, which the caller owns and closes after the
 // Store. It loads the persisted stream time.
+//
+// db must be opened with badger.OpenManaged: the Store is its only writer
+// and hands out commit timestamps itself, so that reads on the hot path
+// (the seen index, card loads) never wait for commits in flight, as they
+// would in Badger's default mode. Other packages write through Write.
 func Open(db *badger.DB, opt Options) (*Store, error) {
+	if err := checkManaged(db); err != nil {
+		return nil, err
+	}
 	if opt.Definitions == nil {
 		opt.Definitions = DefaultDefinitions()
 	}
@@ -139,6 +161,12 @@ func Open(db *badger.DB, opt Options) (*Store, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.MaxSeenFilterIDs <= 0 {
+		opt.MaxSeenFilterIDs = 16 << 20
+	}
 	s := &Store{
 		db:       db,
 		opt:      opt,
@@ -157,6 +185,7 @@ func Open(db *badger.DB, opt Options) (*Store, error) {
 		s.claims[i].m = make(map[string]*claim)
 	}
 	s.streamTime.Store(noTime)
+	s.ts = db.MaxVersion()
 	err := db.View(func(txn *badger.Txn) error {
 		it, err := txn.Get(keyStreamTime)
 		if errors.Is(err, badger.ErrKeyNotFound) {
@@ -174,6 +203,12 @@ func Open(db *badger.DB, opt Options) (*Store, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("velocity: read stream time: %w", err)
+	}
+	if err := s.loadFeatureSets(); err != nil {
+		return nil, fmt.Errorf("velocity: feature sets: %w", err)
+	}
+	if err := s.rebuildSeenFilter(); err != nil {
+		return nil, fmt.Errorf("velocity: rebuild seen filter: %w", err)
 	}
 	go s.commitLoop()
 	return s, nil
@@ -275,4 +310,101 @@ func (s *Store) advance(t int64) int64 {
 			return old
 		}
 	}
+}
+
+// checkManaged reports an error, rather than Badger's panic, for a DB that
+// was not opened with badger.OpenManaged.
+func checkManaged(db *badger.DB) (err error) {
+	defer func() {
+		if recover() != nil {
+			err = errors.New("velocity: Badger must be opened with badger.OpenManaged")
+		}
+	}()
+	db.NewTransactionAt(math.MaxUint64, false).Discard()
+	return nil
+}
+
+// rebuildSeenFilter loads the ids of the seen index (keys only) into the
+// filter. Each counts as seen now, which keeps it at least as long as
+// Badger does.
+func (s *Store) rebuildSeenFilter() error {
+	gens := (s.opt.MaxSeenFilterIDs + filterGenCap - 1) / filterGenCap
+	s.seen = newSeenFilter(s.opt.DedupRetention, gens)
+	now := s.opt.Now()
+	n := 0
+	err := s.db.View(func(txn *badger.Txn) error {
+		o := badger.DefaultIteratorOptions
+		o.PrefetchValues = false
+		o.Prefix = []byte{prefixSeen}
+		it := txn.NewIterator(o)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			s.seen.add(string(it.Item().Key()[1:]), now)
+			n++
+		}
+		return nil
+	})
+	if n > gens*filterGenCap {
+		s.seen.distrust(now)
+	}
+	return err
+}
+
+// featureSetPrefix keys the name lists of feature sets that results were
+// stored with: m/featureset/<id:8> -> names joined by newlines.
+var featureSetPrefix = []byte("m/featureset/")
+
+// FeatureSetID identifies the current definitions' feature names, so that
+// stored results can carry values without names.
+func (s *Store) FeatureSetID() uint64 { return s.featureSet }
+
+// FeatureNames returns the feature names of a feature set id that results
+// were stored with, this run or an earlier one.
+func (s *Store) FeatureNames(id uint64) ([]string, bool) {
+	names, ok := s.featureSets[id]
+	return names, ok
+}
+
+// loadFeatureSets reads every known feature set and registers the current
+// one. It runs in Open, before the committer starts.
+func (s *Store) loadFeatureSets() error {
+	names := Names(s.defs)
+	joined := strings.Join(names, "\n")
+	s.featureSet = xxhash.Sum64String(joined)
+	s.featureSets = map[uint64][]string{s.featureSet: names}
+	known := false
+	err := s.db.View(func(txn *badger.Txn) error {
+		o := badger.DefaultIteratorOptions
+		o.Prefix = featureSetPrefix
+		it := txn.NewIterator(o)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()[len(featureSetPrefix):]
+			if len(k) != 8 {
+				continue
+			}
+			id := binary.BigEndian.Uint64(k)
+			if id == s.featureSet {
+				known = true
+				continue
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			s.featureSets[id] = strings.Split(string(v), "\n")
+		}
+		return nil
+	})
+	if err != nil || known {
+		return err
+	}
+	s.ts++
+	txn := s.db.NewTransactionAt(math.MaxUint64, true)
+	defer txn.Discard()
+	key := binary.BigEndian.AppendUint64(append([]byte(nil), featureSetPrefix...), s.featureSet)
+	if err := txn.Set(key, []byte(joined)); err != nil {
+		return err
+	}
+	return txn.CommitAt(s.ts, nil)
 }

@@ -17,7 +17,7 @@ var t0 = time.Date(2019, 1, 1, 12, 0, 0, 0, time.UTC)
 
 func openDB(t testing.TB, dir string) *badger.DB {
 	t.Helper()
-	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithDetectConflicts(false))
+	db, err := badger.OpenManaged(badger.DefaultOptions(dir).WithLogger(nil).WithDetectConflicts(false))
 	if err != nil {
 		t.Fatal(err)
 	}
