@@ -20,6 +20,7 @@ type seenFilter struct {
 	mu        sync.RWMutex
 	gens      []filterGen
 	maxGens   int
+	genCap    int
 	retention time.Duration
 	// untrustedUntil: before this time a negative answer is not proof.
 	untrustedUntil time.Time
@@ -37,7 +38,7 @@ const (
 )
 
 func newSeenFilter(retention time.Duration, maxGens int) *seenFilter {
-	return &seenFilter{retention: retention, maxGens: max(1, maxGens)}
+	return &seenFilter{retention: retention, maxGens: max(1, maxGens), genCap: filterGenCap}
 }
 
 // mayContain reports whether id may have been seen; false means it was not.
@@ -63,12 +64,12 @@ func (f *seenFilter) add(id string, now time.Time) {
 	for len(f.gens) > 0 && now.Sub(f.gens[0].until) > f.retention {
 		f.gens = f.gens[1:]
 	}
-	if len(f.gens) == 0 || f.gens[len(f.gens)-1].n >= filterGenCap {
+	if len(f.gens) == 0 || f.gens[len(f.gens)-1].n >= f.genCap {
 		if len(f.gens) == f.maxGens {
 			f.gens = f.gens[1:]
 			f.untrustedUntil = now.Add(f.retention)
 		}
-		f.gens = append(f.gens, filterGen{f: bloom.NewWithEstimates(filterGenCap, filterFP)})
+		f.gens = append(f.gens, filterGen{f: bloom.NewWithEstimates(uint(f.genCap), filterFP)})
 	}
 	g := &f.gens[len(f.gens)-1]
 	g.f.AddString(id)
