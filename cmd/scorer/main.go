@@ -1,6 +1,7 @@
 // Command scorer is the real-time fraud-scoring service and its tools.
 //
 //	scorer serve     run the HTTP API, the Kafka consumer and the alert relay
+//	scorer healthcheck  exit 0 when --url answers 200 (container health checks)
 //	scorer version   print the version
 package main
 
@@ -10,9 +11,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 )
 
 func main() {
@@ -48,6 +51,7 @@ const usage = `scorer: real-time fraud scoring
 
 usage:
   scorer serve [flags]     run the service (HTTP API, Kafka consumer, alert relay)
+  scorer healthcheck       exit 0 when the service at --url answers 200 (for HEALTHCHECK)
   scorer version           print the version
 
 Every flag can also be set as an environment variable SCORER_<FLAG>, e.g.
@@ -62,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
+	case "healthcheck":
+		return healthcheck(ctx, args[1:], stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "scorer", version())
 		return nil
@@ -112,4 +118,30 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		}
 	})
 	return err
+}
+
+// healthcheck is for container health checks where no curl exists.
+func healthcheck(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "http://127.0.0.1:8080/readyz", "URL that must answer 200")
+	timeout := fs.Duration("timeout", 2*time.Second, "how long to wait")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", *url, resp.Status)
+	}
+	return nil
 }
