@@ -16,9 +16,10 @@ import (
 
 // Outbox turns an alerting result into entries written in the same Badger
 // transaction as the result, so that an alert exists exactly when its
-// result does.
+// result does. Committed is called once those entries are in Badger.
 type Outbox interface {
-	Entries(tx *fraud.Transaction, r *fraud.Result) ([]velocity.Entry, error)
+	Entries(ctx context.Context, tx *fraud.Transaction, r *fraud.Result) ([]velocity.Entry, error)
+	Committed()
 }
 
 // Pipeline scores transactions. Its fields are set once before use.
@@ -37,6 +38,12 @@ type Pipeline struct {
 // duplicate is in progress); a slow or failing model degrades the answer
 // instead.
 func (p *Pipeline) Score(ctx context.Context, tx *fraud.Transaction) (fraud.Result, []byte, error) {
+	return p.ScoreStream(ctx, nil, tx)
+}
+
+// ScoreStream is Score with lateness judged against the stream time of st
+// (one Kafka partition); nil means the instance's.
+func (p *Pipeline) ScoreStream(ctx context.Context, st *velocity.Stream, tx *fraud.Transaction) (fraud.Result, []byte, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		budget := p.Budget
 		if budget <= 0 {
@@ -46,7 +53,7 @@ func (p *Pipeline) Score(ctx context.Context, tx *fraud.Transaction) (fraud.Resu
 		ctx, cancel = context.WithTimeout(ctx, budget)
 		defer cancel()
 	}
-	op, err := p.Store.Begin(ctx, tx)
+	op, err := p.Store.BeginStream(ctx, st, tx)
 	if err != nil {
 		return fraud.Result{}, nil, err
 	}
@@ -71,7 +78,7 @@ func (p *Pipeline) Score(ctx context.Context, tx *fraud.Transaction) (fraud.Resu
 	if res.Decision.Alerting() {
 		res.AlertID = fraud.AlertID(tx.ID)
 		if p.Outbox != nil {
-			if extra, err = p.Outbox.Entries(tx, &res); err != nil {
+			if extra, err = p.Outbox.Entries(ctx, tx, &res); err != nil {
 				op.Abort()
 				return fraud.Result{}, nil, fmt.Errorf("scoring: outbox: %w", err)
 			}
@@ -84,6 +91,9 @@ func (p *Pipeline) Score(ctx context.Context, tx *fraud.Transaction) (fraud.Resu
 	// the event, storing it is what keeps memory and Badger in step.
 	if err := op.Commit(context.WithoutCancel(ctx), stored, extra...); err != nil {
 		return fraud.Result{}, nil, err
+	}
+	if len(extra) > 0 {
+		p.Outbox.Committed()
 	}
 	return res, body, nil
 }

@@ -15,14 +15,19 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/fraudscore/scorer/alerts"
 	"github.com/fraudscore/scorer/api"
+	"github.com/fraudscore/scorer/deadletter"
 	"github.com/fraudscore/scorer/model"
 	"github.com/fraudscore/scorer/scoring"
+	"github.com/fraudscore/scorer/stream"
 	"github.com/fraudscore/scorer/velocity"
 )
 
@@ -37,6 +42,8 @@ type Config struct {
 	TopicAlerts       string        // fraud.alerts
 	TopicDLQ          string        // transactions.dlq
 	GroupID           string        // scorer
+	TopicPartitions   int           // 4: partitions of topics created at start-up
+	TopicReplication  int           // 1: replication factor of topics created at start-up
 	Budget            time.Duration // 2s
 	AllowedLateness   time.Duration // 2m
 	MaxFutureSkew     time.Duration // 5m
@@ -67,6 +74,12 @@ func (c *Config) defaults() {
 	if c.Budget <= 0 {
 		c.Budget = 2 * time.Second
 	}
+	if c.TopicPartitions <= 0 {
+		c.TopicPartitions = 4
+	}
+	if c.TopicReplication <= 0 {
+		c.TopicReplication = 1
+	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 15 * time.Second
 	}
@@ -84,6 +97,11 @@ type Service struct {
 	pipeline *scoring.Pipeline
 	broker   *kfake.Cluster
 	brokers  []string
+	topics   chan struct{} // closed once the topics exist
+	outbox   *alerts.Outbox
+	relay    *alerts.Relay
+	consumer *stream.Consumer
+	dlq      *deadletter.Writer
 	ln       net.Listener
 	srv      *http.Server
 }
@@ -92,7 +110,7 @@ type Service struct {
 // HTTP listener, so that address errors surface at once. Run serves.
 func New(ctx context.Context, cfg Config) (s *Service, err error) {
 	cfg.defaults()
-	s = &Service{cfg: cfg, log: cfg.Logger}
+	s = &Service{cfg: cfg, log: cfg.Logger, topics: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -129,6 +147,18 @@ func New(ctx context.Context, cfg Config) (s *Service, err error) {
 
 	if err := s.startKafka(ctx); err != nil {
 		return nil, err
+	}
+	if len(s.brokers) > 0 {
+		if s.outbox, err = alerts.NewOutbox(s.db, s.store); err != nil {
+			return nil, err
+		}
+		s.pipeline.Outbox = s.outbox
+		s.relay = alerts.NewRelay(s.outbox, alerts.RelayConfig{Brokers: s.brokers, Topic: cfg.TopicAlerts, Logger: cfg.Logger})
+		s.dlq = deadletter.NewWriter(s.brokers, cfg.TopicDLQ)
+		s.consumer = stream.New(stream.Config{
+			Brokers: s.brokers, Topic: cfg.TopicTransactions, GroupID: cfg.GroupID,
+			Pipeline: s.pipeline, DLQ: s.dlq, Budget: cfg.Budget, MaxFutureSkew: cfg.MaxFutureSkew, Logger: cfg.Logger,
+		})
 	}
 
 	h := api.New(api.Config{
@@ -198,6 +228,20 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("serving", "http_addr", s.Addr(), "data_dir", s.cfg.DataDir, "budget", s.cfg.Budget.String())
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()
+
+	// The Kafka side runs beside HTTP and never holds it up: topics are
+	// created (and retried while brokers are away), then the consumer and
+	// the alert relay start.
+	kctx, stopKafka := context.WithCancel(context.Background())
+	var kafkaWG sync.WaitGroup
+	if s.consumer != nil {
+		kafkaWG.Add(1)
+		go func() {
+			defer kafkaWG.Done()
+			s.runKafka(kctx)
+		}()
+	}
+
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -215,10 +259,63 @@ func (s *Service) Run(ctx context.Context) error {
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
+	stopKafka()
+	kafkaWG.Wait()
 	closeErr := s.close()
 	s.log.Info("stopped")
 	return errors.Join(serveErr, closeErr)
 }
+
+// runKafka creates the topics, then runs the consumer and the relay until
+// ctx ends, restarting the consumer should it stop on an error.
+func (s *Service) runKafka(ctx context.Context) {
+	topics := []kafka.TopicConfig{
+		{Topic: s.cfg.TopicTransactions, NumPartitions: s.cfg.TopicPartitions, ReplicationFactor: s.cfg.TopicReplication},
+		{Topic: s.cfg.TopicAlerts, NumPartitions: s.cfg.TopicPartitions, ReplicationFactor: s.cfg.TopicReplication},
+		{Topic: s.cfg.TopicDLQ, NumPartitions: s.cfg.TopicPartitions, ReplicationFactor: s.cfg.TopicReplication},
+	}
+	backoff := 500 * time.Millisecond
+	for {
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := stream.EnsureTopics(tctx, s.brokers, topics...)
+		cancel()
+		if err == nil {
+			break
+		}
+		s.log.Warn("kafka topics not ready; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+	close(s.topics)
+	s.log.Info("kafka ready", "brokers", strings.Join(s.brokers, ","), "transactions", s.cfg.TopicTransactions,
+		"alerts", s.cfg.TopicAlerts, "dlq", s.cfg.TopicDLQ, "group", s.cfg.GroupID)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.relay.Run(ctx)
+	}()
+	for ctx.Err() == nil {
+		if err := s.consumer.Run(ctx); err != nil {
+			s.log.Error("consumer stopped; restarting", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	wg.Wait()
+}
+
+// Relay is the alert relay, nil when Kafka is off.
+func (s *Service) Relay() *alerts.Relay { return s.relay }
+
+// Consumer is the Kafka consumer, nil when Kafka is off.
+func (s *Service) Consumer() *stream.Consumer { return s.consumer }
 
 // close releases everything New acquired, store last.
 func (s *Service) close() error {
@@ -226,9 +323,9 @@ func (s *Service) close() error {
 	if s.ln != nil && s.srv == nil {
 		s.ln.Close()
 	}
-	if s.broker != nil {
-		s.broker.Close()
-		s.broker = nil
+	if s.dlq != nil {
+		s.dlq.Close()
+		s.dlq = nil
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
@@ -237,6 +334,10 @@ func (s *Service) close() error {
 	if s.db != nil {
 		errs = append(errs, s.db.Close())
 		s.db = nil
+	}
+	if s.broker != nil {
+		s.broker.Close()
+		s.broker = nil
 	}
 	return errors.Join(errs...)
 }
@@ -283,10 +384,20 @@ func (s *Service) startKafka(ctx context.Context) error {
 	return nil
 }
 
-// kafkaReady reports whether a broker answers a TCP dial.
+// KafkaReady is closed once the topics exist and the consumer and relay
+// are starting.
+func (s *Service) KafkaReady() <-chan struct{} { return s.topics }
+
+// kafkaReady reports whether the topics were set up and a broker answers a
+// TCP dial.
 func (s *Service) kafkaReady(ctx context.Context) error {
 	if len(s.brokers) == 0 {
 		return api.ErrDisabled
+	}
+	select {
+	case <-s.topics:
+	default:
+		return errors.New("topics not created yet")
 	}
 	var d net.Dialer
 	var errs []error

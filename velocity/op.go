@@ -48,7 +48,15 @@ type Entry struct {
 // card's state and computes its features. Concurrent calls with the same
 // transaction_id wait for the first one and return its stored result as a
 // duplicate. It fails only when ctx ends while waiting or the store fails.
+// Lateness is judged against the instance's stream time; see BeginStream.
 func (s *Store) Begin(ctx context.Context, tx *fraud.Transaction) (*Op, error) {
+	return s.BeginStream(ctx, nil, tx)
+}
+
+// BeginStream is Begin with lateness judged against the stream time of st
+// (a Kafka partition, say) instead of the instance's. Retention always
+// follows the instance's stream time, the largest of all.
+func (s *Store) BeginStream(ctx context.Context, st *Stream, tx *fraud.Transaction) (*Op, error) {
 	cs := s.claimShard(tx.ID)
 	for {
 		cs.mu.Lock()
@@ -85,7 +93,7 @@ func (s *Store) Begin(ctx context.Context, tx *fraud.Transaction) (*Op, error) {
 			return s.updateStatus(ctx, tx, c, rec)
 		}
 		op := &Op{s: s, tx: tx, cl: c}
-		if err := op.apply(ctx); err != nil {
+		if err := op.apply(st); err != nil {
 			s.release(tx.ID, c, nil)
 			return nil, err
 		}
@@ -94,10 +102,13 @@ func (s *Store) Begin(ctx context.Context, tx *fraud.Transaction) (*Op, error) {
 }
 
 // apply adds the event to the card's log and computes the features.
-func (op *Op) apply(ctx context.Context) error {
+func (op *Op) apply(st *Stream) error {
 	s, tx := op.s, op.tx
 	t := tx.EventTime.UnixNano()
-	prev := s.advance(t)
+	prev := advance(&s.streamTime, t)
+	if st != nil {
+		prev = advance(&st.time, t)
+	}
 	if prev != noTime && t < prev-int64(s.opt.AllowedLateness) {
 		op.Late = true
 		s.stats.late.Add(1)
@@ -307,7 +318,7 @@ func (s *Store) release(id string, c *claim, result []byte) {
 
 // updateStatus applies a later status of a known transaction to the
 // status-dependent features, without counting the transaction again.
-func (s *Store) updateStatus(ctx context.Context, tx *fraud.Transaction, c *claim, rec seenRecord) (*Op, error) {
+func (s *Store) updateStatus(_ context.Context, tx *fraud.Transaction, c *claim, rec seenRecord) (*Op, error) {
 	ev := event{t: rec.t, txh: hashString(tx.ID)}
 	sh := s.cardShard(rec.card)
 	l, err := s.cardLog(sh, rec.card)
@@ -484,4 +495,19 @@ func decodeSeen(v []byte) (seenRecord, error) {
 	r.card = string(v[p : p+int(n)])
 	r.result = append([]byte(nil), v[p+int(n):]...)
 	return r, nil
+}
+
+// Write stores puts and deletes in one Badger transaction through the
+// group committer, for other state kept beside the velocity state (the
+// alert outbox). It returns once they are in Badger.
+func (s *Store) Write(ctx context.Context, puts []Entry, deletes [][]byte) error {
+	req := getReq()
+	defer putReq(req)
+	for _, e := range puts {
+		req.add(e.Key, e.Value, 0)
+	}
+	for _, k := range deletes {
+		req.del(k)
+	}
+	return s.submit(req)
 }

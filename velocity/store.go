@@ -299,17 +299,32 @@ func (s *Store) horizon() int64 {
 	return st - s.maxWindow - int64(s.opt.AllowedLateness)
 }
 
-// advance raises stream time to t and returns the stream time before.
-func (s *Store) advance(t int64) int64 {
+// advance raises a stream time to t and returns the stream time before.
+func advance(st *atomic.Int64, t int64) int64 {
 	for {
-		old := s.streamTime.Load()
+		old := st.Load()
 		if t <= old {
 			return old
 		}
-		if s.streamTime.CompareAndSwap(old, t) {
+		if st.CompareAndSwap(old, t) {
 			return old
 		}
 	}
+}
+
+// Stream is a separate stream time for lateness, such as one Kafka
+// partition's: the largest event time seen on it.
+type Stream struct {
+	time atomic.Int64
+}
+
+// NewStream returns a stream that has seen nothing yet. It is not seeded
+// from the instance's stream time: one partition may lag another, and its
+// events are not late for that.
+func (s *Store) NewStream() *Stream {
+	st := &Stream{}
+	st.time.Store(noTime)
+	return st
 }
 
 // checkManaged reports an error, rather than Badger's panic, for a DB that

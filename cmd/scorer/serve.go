@@ -26,6 +26,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.TopicAlerts, "topic-alerts", "fraud.alerts", "alert topic")
 	fs.StringVar(&c.TopicDLQ, "topic-dlq", "transactions.dlq", "dead-letter topic")
 	fs.StringVar(&c.GroupID, "group-id", "scorer", "Kafka consumer group")
+	fs.IntVar(&c.TopicPartitions, "topic-partitions", 4, "partitions of the topics created at start-up")
+	fs.IntVar(&c.TopicReplication, "topic-replication", 1, "replication factor of the topics created at start-up")
 	fs.DurationVar(&c.Budget, "budget", 2*time.Second, "longest a scoring may take; X-Timeout-Ms can shorten it")
 	fs.DurationVar(&c.AllowedLateness, "allowed-lateness", 2*time.Minute, "watermark = stream time - allowed lateness")
 	fs.DurationVar(&c.MaxFutureSkew, "max-future-skew", 5*time.Minute, "how far ahead of the server clock event_time may be")

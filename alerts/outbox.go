@@ -1,0 +1,197 @@
+// Package alerts turns review and decline decisions into alerts on Kafka,
+// once each: an alert is written to a durable outbox in Badger in the same
+// transaction as its result, and a Relay publishes the outbox to the alerts
+// topic behind a circuit breaker, deleting what the brokers acknowledged.
+package alerts
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fraudscore/scorer/fraud"
+	"github.com/fraudscore/scorer/velocity"
+)
+
+// prefix keys the outbox: o <created:8> <alert_id> -> record. Keys sort by
+// creation time, so the relay publishes in about the order of decisions.
+const prefix = 'o'
+
+// Outbox is the durable queue of alerts not yet acknowledged by Kafka. It
+// implements scoring.Outbox.
+type Outbox struct {
+	db     *badger.DB
+	store  *velocity.Store
+	now    func() time.Time
+	notify chan struct{}
+	depth  atomic.Int64
+}
+
+// NewOutbox opens the outbox kept in db, written through store. It counts
+// the alerts left from an earlier run.
+func NewOutbox(db *badger.DB, store *velocity.Store) (*Outbox, error) {
+	o := &Outbox{db: db, store: store, now: time.Now, notify: make(chan struct{}, 1)}
+	n := 0
+	err := db.View(func(txn *badger.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.PrefetchValues = false
+		opt.Prefix = []byte{prefix}
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("alerts: count outbox: %w", err)
+	}
+	o.depth.Store(int64(n))
+	return o, nil
+}
+
+// Depth is the number of alerts waiting to be published.
+func (o *Outbox) Depth() int64 { return o.depth.Load() }
+
+// Build returns the alert for an alerting result.
+func Build(tx *fraud.Transaction, r *fraud.Result, now time.Time) fraud.Alert {
+	return fraud.Alert{
+		AlertID:       fraud.AlertID(tx.ID),
+		TransactionID: tx.ID,
+		CardID:        tx.CardID,
+		Score:         r.Score,
+		Decision:      r.Decision,
+		Reasons:       r.Reasons,
+		Features:      r.Features,
+		ModelVersion:  r.ModelVersion,
+		EventTime:     tx.EventTime,
+		CreatedAt:     now.UTC(),
+	}
+}
+
+// Entries returns the outbox record for r, to be committed with it.
+func (o *Outbox) Entries(ctx context.Context, tx *fraud.Transaction, r *fraud.Result) ([]velocity.Entry, error) {
+	now := o.now()
+	a := Build(tx, r, now)
+	body, err := json.Marshal(a)
+	if err != nil {
+		return nil, err
+	}
+	rec := record{alertID: a.AlertID, txID: tx.ID, cardID: tx.CardID, traceparent: traceparent(ctx), created: now.UnixNano(), value: body}
+	return []velocity.Entry{{Key: rec.key(), Value: rec.encode()}}, nil
+}
+
+// Committed wakes the relay: an alert is waiting.
+func (o *Outbox) Committed() {
+	o.depth.Add(1)
+	select {
+	case o.notify <- struct{}{}:
+	default:
+	}
+}
+
+// record is one outbox entry.
+type record struct {
+	alertID, txID, cardID, traceparent string
+	created                            int64
+	value                              []byte // the alert JSON
+	k                                  []byte
+}
+
+func (r *record) key() []byte {
+	k := make([]byte, 0, 9+len(r.alertID))
+	k = append(k, prefix)
+	k = binary.BigEndian.AppendUint64(k, uint64(r.created))
+	return append(k, r.alertID...)
+}
+
+func (r *record) encode() []byte {
+	b := make([]byte, 0, 16+len(r.txID)+len(r.cardID)+len(r.traceparent)+len(r.value))
+	b = append(b, 1)
+	for _, s := range []string{r.txID, r.cardID, r.traceparent} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return append(b, r.value...)
+}
+
+var errCorrupt = errors.New("alerts: corrupt outbox record")
+
+func decodeRecord(k, v []byte) (record, error) {
+	if len(k) < 9 || k[0] != prefix || len(v) < 1 || v[0] != 1 {
+		return record{}, errCorrupt
+	}
+	r := record{created: int64(binary.BigEndian.Uint64(k[1:9])), alertID: string(k[9:]), k: append([]byte(nil), k...)}
+	v = v[1:]
+	var parts [3]string
+	for i := range parts {
+		n, m := binary.Uvarint(v)
+		if m <= 0 || uint64(len(v)-m) < n {
+			return record{}, errCorrupt
+		}
+		parts[i] = string(v[m : m+int(n)])
+		v = v[m+int(n):]
+	}
+	r.txID, r.cardID, r.traceparent = parts[0], parts[1], parts[2]
+	r.value = append([]byte(nil), v...)
+	return r, nil
+}
+
+// next reads up to n records in key order.
+func (o *Outbox) next(n int) ([]record, error) {
+	var out []record
+	err := o.db.View(func(txn *badger.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.Prefix = []byte{prefix}
+		opt.PrefetchSize = n
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Rewind(); it.Valid() && len(out) < n; it.Next() {
+			item := it.Item()
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			r, err := decodeRecord(item.Key(), v)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// remove deletes published records.
+func (o *Outbox) remove(ctx context.Context, recs []record) error {
+	keys := make([][]byte, len(recs))
+	for i := range recs {
+		keys[i] = recs[i].k
+	}
+	if err := o.store.Write(ctx, nil, keys); err != nil {
+		return err
+	}
+	o.depth.Add(-int64(len(recs)))
+	return nil
+}
+
+// traceparentKey is how a caller puts a W3C traceparent on the context for
+// the outbox to carry into the Kafka headers.
+type traceparentKey struct{}
+
+// WithTraceparent returns ctx carrying a W3C traceparent value.
+func WithTraceparent(ctx context.Context, tp string) context.Context {
+	return context.WithValue(ctx, traceparentKey{}, tp)
+}
+
+func traceparent(ctx context.Context) string {
+	tp, _ := ctx.Value(traceparentKey{}).(string)
+	return tp
+}

@@ -1,0 +1,306 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/sony/gobreaker/v2"
+)
+
+// RelayConfig configures a Relay. Zero values take the defaults in brackets.
+type RelayConfig struct {
+	Brokers []string
+	Topic   string
+	// BatchSize bounds the alerts sent in one produce [100]; small batches
+	// keep an alert's time to the topic in tens of milliseconds.
+	BatchSize int
+	// OpenFor is how long the breaker stays open before a trial [2s].
+	OpenFor time.Duration
+	// Lookback is how many of the newest messages per partition of the
+	// alerts topic are read, after a failed or interrupted publish, to find
+	// alerts that did reach Kafka so that they are not sent twice [10000].
+	Lookback int64
+	Logger   *slog.Logger
+}
+
+// Relay publishes the outbox to the alerts topic: key card_id, the alert
+// JSON as value, alert_id, transaction_id and the W3C traceparent as
+// headers, with acknowledgement from all in-sync replicas. Failures are
+// retried with backoff behind a circuit breaker; the outbox keeps every
+// alert until Kafka has it, so a broker outage delays alerts and loses none.
+type Relay struct {
+	cfg RelayConfig
+	ob  *Outbox
+	w   *kafka.Writer
+	cb  *gobreaker.CircuitBreaker[struct{}]
+	log *slog.Logger
+
+	// suspect is set when a publish may have partly reached Kafka: before
+	// the next one, the topic's tail is checked for those alert ids.
+	suspect bool
+
+	published, failures, skipped atomic.Int64
+	mu                           sync.Mutex
+	lastLatency                  time.Duration
+}
+
+// RelayStats are the relay's counters.
+type RelayStats struct {
+	Published    int64         // alerts acknowledged by Kafka
+	Failures     int64         // failed publish attempts
+	Skipped      int64         // alerts found already on the topic after a failure
+	Depth        int64         // alerts waiting in the outbox
+	LastLatency  time.Duration // decision to acknowledgement, for the latest batch
+	BreakerState string
+}
+
+// NewRelay returns a relay for ob; Run starts it.
+func NewRelay(ob *Outbox, cfg RelayConfig) *Relay {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 100
+	}
+	if cfg.OpenFor <= 0 {
+		cfg.OpenFor = 2 * time.Second
+	}
+	if cfg.Lookback <= 0 {
+		cfg.Lookback = 10000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := &Relay{cfg: cfg, ob: ob, log: cfg.Logger, suspect: true}
+	r.w = &kafka.Writer{
+		Addr:         kafka.TCP(cfg.Brokers...),
+		Topic:        cfg.Topic,
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    cfg.BatchSize,
+		BatchTimeout: time.Millisecond,
+		MaxAttempts:  1, // the relay retries, behind the breaker
+		WriteTimeout: 5 * time.Second,
+		ReadTimeout:  5 * time.Second,
+	}
+	r.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        "alerts-publish",
+		MaxRequests: 1,
+		Timeout:     cfg.OpenFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 3 },
+		IsExcluded:  func(err error) bool { return errors.Is(err, context.Canceled) },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			cfg.Logger.Warn("circuit breaker", "name", name, "from", from.String(), "to", to.String())
+		},
+	})
+	return r
+}
+
+// Stats returns the relay's counters.
+func (r *Relay) Stats() RelayStats {
+	r.mu.Lock()
+	lat := r.lastLatency
+	r.mu.Unlock()
+	return RelayStats{
+		Published: r.published.Load(), Failures: r.failures.Load(), Skipped: r.skipped.Load(),
+		Depth: r.ob.Depth(), LastLatency: lat, BreakerState: r.cb.State().String(),
+	}
+}
+
+// Run publishes until ctx ends, then closes the writer. Alerts still in the
+// outbox are published by the next run.
+func (r *Relay) Run(ctx context.Context) error {
+	defer r.w.Close()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	backoff := 50 * time.Millisecond
+	for {
+		n, err := r.publishOnce(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			r.failures.Add(1)
+			r.log.Warn("alert publish failed; will retry", "err", err, "depth", r.ob.Depth(), "breaker", r.cb.State().String())
+			wait := backoff
+			if r.cb.State() == gobreaker.StateOpen {
+				wait = r.cfg.OpenFor
+			}
+			backoff = min(backoff*2, 2*time.Second)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+		case n > 0:
+			backoff = 50 * time.Millisecond
+		default:
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-r.ob.notify:
+			case <-tick.C:
+			}
+		}
+	}
+}
+
+// publishOnce sends the next batch and removes it from the outbox.
+func (r *Relay) publishOnce(ctx context.Context) (int, error) {
+	recs, err := r.ob.next(r.cfg.BatchSize)
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	if r.suspect {
+		// A previous attempt may have reached Kafka without our knowing:
+		// drop what is already on the topic instead of sending it twice.
+		found, err := r.onTopic(ctx, recs)
+		if err != nil {
+			return 0, fmt.Errorf("check topic for published alerts: %w", err)
+		}
+		var keep, done []record
+		for _, rec := range recs {
+			if found[rec.alertID] {
+				done = append(done, rec)
+			} else {
+				keep = append(keep, rec)
+			}
+		}
+		if len(done) > 0 {
+			if err := r.ob.remove(ctx, done); err != nil {
+				return 0, err
+			}
+			r.skipped.Add(int64(len(done)))
+		}
+		r.suspect = false
+		recs = keep
+		if len(recs) == 0 {
+			return len(done), nil
+		}
+	}
+	msgs := make([]kafka.Message, len(recs))
+	for i, rec := range recs {
+		h := []kafka.Header{
+			{Key: "alert_id", Value: []byte(rec.alertID)},
+			{Key: "transaction_id", Value: []byte(rec.txID)},
+			{Key: "content-type", Value: []byte("application/json")},
+		}
+		if rec.traceparent != "" {
+			h = append(h, kafka.Header{Key: "traceparent", Value: []byte(rec.traceparent)})
+		}
+		msgs[i] = kafka.Message{Key: []byte(rec.cardID), Value: rec.value, Headers: h}
+	}
+	_, err = r.cb.Execute(func() (struct{}, error) {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return struct{}{}, r.w.WriteMessages(wctx, msgs...)
+	})
+	if err != nil {
+		if !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
+			r.suspect = true
+		}
+		return 0, err
+	}
+	// Acknowledged: an interruption from here on leaves alerts that are on
+	// the topic and still in the outbox, which the next run's check finds.
+	if err := r.ob.remove(context.WithoutCancel(ctx), recs); err != nil {
+		r.suspect = true
+		return 0, err
+	}
+	r.published.Add(int64(len(recs)))
+	r.mu.Lock()
+	r.lastLatency = time.Since(time.Unix(0, recs[len(recs)-1].created))
+	r.mu.Unlock()
+	return len(recs), nil
+}
+
+// onTopic reads the newest Lookback messages of each partition of the
+// alerts topic and reports which of recs' alert ids are there.
+func (r *Relay) onTopic(ctx context.Context, recs []record) (map[string]bool, error) {
+	want := make(map[string]bool, len(recs))
+	for _, rec := range recs {
+		want[rec.alertID] = false
+	}
+	found := map[string]bool{}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var d kafka.Dialer
+	var conn *kafka.Conn
+	var err error
+	for _, b := range r.cfg.Brokers {
+		if conn, err = d.DialContext(ctx, "tcp", b); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	parts, err := conn.ReadPartitions(r.cfg.Topic)
+	conn.Close()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range parts {
+		addr := net.JoinHostPort(p.Leader.Host, strconv.Itoa(p.Leader.Port))
+		pc, err := d.DialLeader(ctx, "tcp", addr, r.cfg.Topic, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		err = scanTail(ctx, pc, r.cfg.Lookback, func(m kafka.Message) {
+			for _, h := range m.Headers {
+				if h.Key == "alert_id" {
+					if _, ok := want[string(h.Value)]; ok {
+						found[string(h.Value)] = true
+					}
+				}
+			}
+		})
+		pc.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return found, nil
+}
+
+// scanTail calls fn for each of the newest n messages of the partition.
+func scanTail(ctx context.Context, pc *kafka.Conn, n int64, fn func(kafka.Message)) error {
+	first, last, err := pc.ReadOffsets()
+	if err != nil {
+		return err
+	}
+	start := max(first, last-n)
+	if start >= last {
+		return nil
+	}
+	if _, err := pc.Seek(start, kafka.SeekAbsolute); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		pc.SetReadDeadline(dl)
+	}
+	for off := start; off < last; {
+		before := off
+		batch := pc.ReadBatch(1, 10<<20)
+		for {
+			m, err := batch.ReadMessage()
+			if err != nil {
+				break
+			}
+			fn(m)
+			off = m.Offset + 1
+		}
+		if err := batch.Close(); err != nil {
+			return err
+		}
+		if off == before {
+			return nil // a gap at the end (e.g. control records): nothing more to read
+		}
+	}
+	return nil
+}

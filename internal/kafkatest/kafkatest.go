@@ -1,0 +1,135 @@
+// Package kafkatest has helpers for tests that talk to a real Kafka
+// protocol peer (the in-process kfake broker) with the real kafka-go client.
+package kafkatest
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Broker starts a one-node kfake cluster on a loopback port, persisted to
+// dir when dir is not empty, and stops it at the end of the test.
+func Broker(t testing.TB, dir string, port int) (*kfake.Cluster, string) {
+	t.Helper()
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(4), kfake.Ports(port)}
+	if dir != "" {
+		opts = append(opts, kfake.DataDir(dir))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c, c.ListenAddrs()[0]
+}
+
+// Produce writes msgs to topic and waits for the acknowledgement.
+func Produce(t testing.TB, broker, topic string, msgs ...kafka.Message) {
+	t.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(broker), Topic: topic, Balancer: &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatalf("produce to %s: %v", topic, err)
+	}
+}
+
+// ReadAll returns every message of every partition of topic, from the
+// beginning to the end as it is now.
+func ReadAll(ctx context.Context, broker, topic string) ([]kafka.Message, error) {
+	var d kafka.Dialer
+	conn, err := d.DialContext(ctx, "tcp", broker)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := conn.ReadPartitions(topic)
+	conn.Close()
+	if err != nil {
+		return nil, err
+	}
+	var out []kafka.Message
+	for _, p := range parts {
+		pc, err := d.DialLeader(ctx, "tcp", net.JoinHostPort(p.Leader.Host, strconv.Itoa(p.Leader.Port)), topic, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		first, last, err := pc.ReadOffsets()
+		if err != nil {
+			pc.Close()
+			return nil, err
+		}
+		if first < last {
+			pc.Seek(first, kafka.SeekAbsolute)
+			pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			for off := first; off < last; {
+				before := off
+				b := pc.ReadBatch(1, 10<<20)
+				for {
+					m, err := b.ReadMessage()
+					if err != nil {
+						break
+					}
+					m.Topic, m.Partition = topic, p.ID
+					out = append(out, m)
+					off = m.Offset + 1
+				}
+				b.Close()
+				if off == before {
+					break
+				}
+			}
+		}
+		pc.Close()
+	}
+	return out, nil
+}
+
+// WaitFor reads topic until it holds at least n messages or wait passes,
+// then returns what it holds. It fails the test on timeout.
+func WaitFor(t testing.TB, broker, topic string, n int, wait time.Duration) []kafka.Message {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		msgs, err := ReadAll(ctx, broker, topic)
+		cancel()
+		if err == nil && len(msgs) >= n {
+			return msgs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d messages after %s, want %d (last error: %v)", topic, len(msgs), wait, n, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Header returns the value of a message header, "" when absent.
+func Header(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// CreateTopic creates topic with the given partitions.
+func CreateTopic(t testing.TB, broker, topic string, partitions int) {
+	t.Helper()
+	conn, err := kafka.Dial("tcp", broker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}); err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+}

@@ -1,0 +1,275 @@
+// Package stream runs the Kafka side of the scorer: a consumer-group
+// reader of the transactions topic whose records go through the same
+// scoring pipeline as POST /score, partitions in parallel and each in
+// order, with offsets committed only once a record's result is stored (and
+// its alert is in the outbox) or the record is in the dead-letter topic.
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/fraudscore/scorer/deadletter"
+	"github.com/fraudscore/scorer/fraud"
+	"github.com/fraudscore/scorer/scoring"
+	"github.com/fraudscore/scorer/velocity"
+)
+
+// DeadLetters receives the records that cannot be processed. Send returns
+// only once the record is safely in the dead-letter topic.
+type DeadLetters interface {
+	Send(ctx context.Context, src kafka.Message, f deadletter.Failure) error
+}
+
+// Config configures a Consumer. Zero values take the defaults in brackets.
+type Config struct {
+	Brokers  []string
+	Topic    string
+	GroupID  string
+	Pipeline *scoring.Pipeline
+	DLQ      DeadLetters
+	// Budget bounds the scoring of one record [2s].
+	Budget time.Duration
+	// MaxFutureSkew as for HTTP [5m].
+	MaxFutureSkew time.Duration
+	// Retry is the policy for transient processing failures, after which
+	// the record is dead-lettered [deadletter defaults].
+	Retry deadletter.Policy
+	// MaxInFlight bounds the records fetched but not yet processed, per
+	// partition [256]. When a partition's queue is full, fetching waits:
+	// the topic is the buffer, not memory.
+	MaxInFlight int
+	// CommitInterval is how often processed offsets are committed [100ms].
+	CommitInterval time.Duration
+	Logger         *slog.Logger
+	Now            func() time.Time
+
+	// beforeCommit, in tests, runs after a record is processed and before
+	// its offset is marked; an error stops the consumer there, as a crash
+	// would.
+	beforeCommit func(kafka.Message) error
+}
+
+// Consumer consumes the transactions topic.
+type Consumer struct {
+	cfg Config
+	log *slog.Logger
+
+	processed, duplicates, deadLettered, retried atomic.Int64
+	lag                                          atomic.Int64
+}
+
+// Stats are the consumer's counters.
+type Stats struct {
+	Processed    int64 // records scored and committed (duplicates included)
+	Duplicates   int64 // records whose transaction_id was seen before
+	DeadLettered int64 // records sent to the dead-letter topic
+	Retried      int64 // processing attempts that failed and were retried
+	Lag          int64 // messages behind the end of the topic, last known
+}
+
+// New returns a consumer; Run starts it.
+func New(cfg Config) *Consumer {
+	if cfg.Budget <= 0 {
+		cfg.Budget = 2 * time.Second
+	}
+	if cfg.MaxFutureSkew <= 0 {
+		cfg.MaxFutureSkew = 5 * time.Minute
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 256
+	}
+	if cfg.CommitInterval <= 0 {
+		cfg.CommitInterval = 100 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Consumer{cfg: cfg, log: cfg.Logger}
+}
+
+// Stats returns the consumer's counters.
+func (c *Consumer) Stats() Stats {
+	return Stats{
+		Processed: c.processed.Load(), Duplicates: c.duplicates.Load(),
+		DeadLettered: c.deadLettered.Load(), Retried: c.retried.Load(), Lag: c.lag.Load(),
+	}
+}
+
+var errStopped = errors.New("stream: consumer stopped before commit")
+
+// Run consumes until ctx ends. It then stops fetching, lets each partition
+// finish the record in hand, commits what was processed and leaves the
+// group. Records fetched but not processed are delivered again later.
+func (c *Consumer) Run(ctx context.Context) error {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           c.cfg.Brokers,
+		GroupID:           c.cfg.GroupID,
+		Topic:             c.cfg.Topic,
+		MinBytes:          1,
+		MaxBytes:          4 << 20,
+		MaxWait:           100 * time.Millisecond,
+		QueueCapacity:     c.cfg.MaxInFlight,
+		CommitInterval:    c.cfg.CommitInterval,
+		StartOffset:       kafka.FirstOffset,
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		ReadBackoffMin:    50 * time.Millisecond,
+		ReadBackoffMax:    time.Second,
+		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { c.log.Debug("kafka reader", "msg", fmt.Sprintf(f, a...)) }),
+	})
+
+	wctx, stopWorkers := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	workers := map[int]chan kafka.Message{}
+	var failed atomic.Value
+	defer func() {
+		for _, ch := range workers {
+			close(ch)
+		}
+		wg.Wait()
+		stopWorkers()
+		if err := r.Close(); err != nil {
+			c.log.Warn("kafka reader close", "err", err)
+		}
+	}()
+
+	for {
+		m, err := r.FetchMessage(wctx)
+		if err != nil {
+			if wctx.Err() != nil {
+				if e, ok := failed.Load().(error); ok {
+					return e
+				}
+				return nil
+			}
+			c.log.Warn("kafka fetch failed; retrying", "err", err)
+			select {
+			case <-wctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+			continue
+		}
+		c.lag.Store(r.Stats().Lag)
+		ch, ok := workers[m.Partition]
+		if !ok {
+			ch = make(chan kafka.Message, c.cfg.MaxInFlight)
+			workers[m.Partition] = ch
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.work(wctx, r, m.Partition, ch); err != nil {
+					failed.Store(err)
+					stopWorkers()
+				}
+			}()
+		}
+		select {
+		case ch <- m:
+		case <-wctx.Done():
+		}
+	}
+}
+
+// work processes one partition's records in order.
+func (c *Consumer) work(ctx context.Context, r *kafka.Reader, partition int, ch <-chan kafka.Message) error {
+	st := c.cfg.Pipeline.Store.NewStream()
+	for m := range ch {
+		if ctx.Err() != nil {
+			continue // drain without processing: redelivered after restart
+		}
+		if err := c.process(ctx, st, m); err != nil {
+			if ctx.Err() != nil {
+				continue
+			}
+			return err
+		}
+		if c.cfg.beforeCommit != nil {
+			if err := c.cfg.beforeCommit(m); err != nil {
+				return errors.Join(errStopped, err)
+			}
+		}
+		if err := r.CommitMessages(context.WithoutCancel(ctx), m); err != nil {
+			// The record is processed and idempotent: a redelivery is a
+			// duplicate, so a failed commit costs only a repeat.
+			c.log.Warn("offset commit failed", "partition", partition, "offset", m.Offset, "err", err)
+		}
+		c.processed.Add(1)
+	}
+	return nil
+}
+
+// process scores one record, or dead-letters it. It returns an error only
+// when ctx ended before the record was either stored or dead-lettered, in
+// which case its offset must not be committed.
+func (c *Consumer) process(ctx context.Context, st *velocity.Stream, m kafka.Message) error {
+	tx, err := fraud.DecodeTransaction(m.Value, fraud.Limits{Now: c.cfg.Now(), MaxFutureSkew: c.cfg.MaxFutureSkew})
+	if err != nil {
+		class := deadletter.Validation
+		var ve *fraud.ValidationError
+		if errors.As(err, &ve) && len(ve.Errors) == 1 && ve.Errors[0].Field == "body" {
+			class = deadletter.Decode
+		}
+		return c.deadLetter(ctx, m, deadletter.Failure{Class: class, Err: err, Attempts: 1})
+	}
+	var dup bool
+	attempts, err := deadletter.Retry(ctx, c.cfg.Retry, func(ctx context.Context) error {
+		sctx, cancel := context.WithTimeout(ctx, c.cfg.Budget)
+		defer cancel()
+		res, _, err := c.cfg.Pipeline.ScoreStream(sctx, st, &tx)
+		if err != nil {
+			c.retried.Add(1)
+			return err
+		}
+		dup = res.Duplicate
+		return nil
+	}, nil)
+	if err == nil {
+		if dup {
+			c.duplicates.Add(1)
+		}
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	c.log.Error("record failed after retries; dead-lettering", "partition", m.Partition, "offset", m.Offset,
+		"transaction_id", tx.ID, "attempts", attempts, "err", err)
+	return c.deadLetter(ctx, m, deadletter.Failure{Class: deadletter.Processing, Err: err, Attempts: attempts})
+}
+
+// deadLetter sends m to the DLQ, retrying until it is there or ctx ends:
+// an unprocessable record is never dropped, and its offset is committed
+// only once the DLQ has it.
+func (c *Consumer) deadLetter(ctx context.Context, m kafka.Message, f deadletter.Failure) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := c.cfg.DLQ.Send(ctx, m, f)
+		if err == nil {
+			c.deadLettered.Add(1)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.log.Warn("dead-letter send failed; retrying", "partition", m.Partition, "offset", m.Offset, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
