@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -122,8 +123,8 @@ func (h *Handler) score(w http.ResponseWriter, r *http.Request) {
 				[]fraud.FieldError{{Field: "X-Timeout-Ms", Message: "must be a positive integer of milliseconds"}})
 			return
 		}
-		if d := time.Duration(ms) * time.Millisecond; d < budget {
-			budget = d
+		if ms < budget.Milliseconds() {
+			budget = time.Duration(ms) * time.Millisecond
 		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), budget)
@@ -194,9 +195,12 @@ func isJSON(ct string) bool {
 }
 
 func (h *Handler) velocity(w http.ResponseWriter, r *http.Request) {
-	card := chi.URLParam(r, "card_id")
 	var errs []fraud.FieldError
-	if msg := fraud.CheckCardID(card); msg != "" {
+	card, err := url.PathUnescape(chi.URLParam(r, "card_id"))
+	if err != nil {
+		errs = append(errs, fraud.FieldError{Field: "card_id", Message: "is not a valid path segment"})
+	}
+	if msg := fraud.CheckCardID(card); err == nil && msg != "" {
 		errs = append(errs, fraud.FieldError{Field: "card_id", Message: msg})
 	}
 	at := h.cfg.Now().UTC()

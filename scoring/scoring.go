@@ -60,6 +60,14 @@ func (p *Pipeline) ScoreStream(ctx context.Context, st *velocity.Stream, tx *fra
 	if op.Duplicate {
 		return p.duplicate(tx.ID, op.Stored)
 	}
+	// Whatever happens before Commit (a panic in a model, say), the claim
+	// and the in-memory event must not outlive this call.
+	committed := false
+	defer func() {
+		if !committed {
+			op.Abort()
+		}
+	}()
 	out := p.Engine.Score(ctx, model.Input{Tx: tx, Features: op.Features})
 	res := fraud.Result{
 		TransactionID: tx.ID,
@@ -79,7 +87,6 @@ func (p *Pipeline) ScoreStream(ctx context.Context, st *velocity.Stream, tx *fra
 		res.AlertID = fraud.AlertID(tx.ID)
 		if p.Outbox != nil {
 			if extra, err = p.Outbox.Entries(ctx, tx, &res); err != nil {
-				op.Abort()
 				return fraud.Result{}, nil, fmt.Errorf("scoring: outbox: %w", err)
 			}
 		}
@@ -89,6 +96,7 @@ func (p *Pipeline) ScoreStream(ctx context.Context, st *velocity.Stream, tx *fra
 	body := res.AppendJSON(stored[len(stored):])
 	// The commit is not cancelled with ctx: once the velocity state counts
 	// the event, storing it is what keeps memory and Badger in step.
+	committed = true
 	if err := op.Commit(context.WithoutCancel(ctx), stored, extra...); err != nil {
 		return fraud.Result{}, nil, err
 	}

@@ -85,11 +85,21 @@ func decodeStored(b []byte, txID string, names func(uint64) ([]string, bool)) (f
 	r.Score = math.Float64frombits(d.uint64())
 	set := d.uint64()
 	r.ModelVersion = d.string()
-	r.Reasons = make([]fraud.Reason, min(d.uvarint(), 64))
+	// Each reason takes at least two bytes and each feature one: a count
+	// beyond that is corrupt, which bounds the allocations below.
+	nr := d.uvarint()
+	if nr > uint64(len(d.b))/2 {
+		return fraud.Result{}, errStored
+	}
+	r.Reasons = make([]fraud.Reason, nr)
 	for i := range r.Reasons {
 		r.Reasons[i] = fraud.Reason{Code: d.string(), Message: d.string()}
 	}
-	n := int(min(d.uvarint(), 1024))
+	nf := d.uvarint()
+	if nf > uint64(len(d.b)) {
+		return fraud.Result{}, errStored
+	}
+	n := int(nf)
 	fnames, ok := names(set)
 	if !ok || len(fnames) != n {
 		return fraud.Result{}, errors.New("stored result: unknown feature set")

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,7 +30,7 @@ type running struct {
 	stop   func()
 }
 
-func startService(t *testing.T, dir, brokers string) *running {
+func startService(t testing.TB, dir, brokers string) *running {
 	t.Helper()
 	cfg := service.Config{
 		HTTPAddr: "127.0.0.1:0", DataDir: dir, KafkaBrokers: brokers, EmbeddedKafkaAddr: "127.0.0.1:0",
@@ -73,7 +74,7 @@ func txJSON(id, card string, amount int64, at time.Time, extra string) []byte {
 		id, card, amount, at.UTC().Format(time.RFC3339Nano), extra))
 }
 
-func (r *running) post(t *testing.T, body []byte) (fraud.Result, time.Duration) {
+func (r *running) post(t testing.TB, body []byte) (fraud.Result, time.Duration) {
 	t.Helper()
 	start := time.Now()
 	resp, err := http.Post("http://"+r.Addr()+"/score", "application/json", strings.NewReader(string(body)))
@@ -331,4 +332,28 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	p, _ := strconv.Atoi(strings.Split(l.Addr().String(), ":")[1])
 	return p
+}
+
+// BenchmarkAlertLatency measures the time from a POST /score answer with
+// an alert to the alert's acknowledgement by the broker (acks=all), one
+// alert at a time, on the embedded broker.
+func BenchmarkAlertLatency(b *testing.B) {
+	r := startService(b, b.TempDir(), "embedded")
+	now := time.Now().Add(-time.Minute)
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		before := r.Relay().Stats().Published
+		r.post(b, txJSON(fmt.Sprint("lat-", i), fmt.Sprint("card_l", i), 900000, now, ""))
+		start := time.Now()
+		for r.Relay().Stats().Published == before {
+			time.Sleep(100 * time.Microsecond)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max_ms")
 }

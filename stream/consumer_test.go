@@ -29,7 +29,7 @@ type fixture struct {
 	dlq    *deadletter.Writer
 }
 
-func setup(t *testing.T) *fixture {
+func setup(t testing.TB) *fixture {
 	t.Helper()
 	_, broker := kafkatest.Broker(t, "", 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

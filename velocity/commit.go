@@ -2,9 +2,9 @@ package velocity
 
 import (
 	"encoding/binary"
-	"errors"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -60,15 +60,16 @@ func (s *Store) submit(r *commitReq) error {
 // commitLoop group-commits: it takes every request waiting (up to a bound)
 // into one Badger transaction, so that under load many scored events share
 // one commit, while a lone event is committed at once. Commits are handed
-// to Badger asynchronously (CommitWith), so the next group is gathered
-// while the previous one is written; Badger applies them in order.
+// to Badger asynchronously (CommitAt with a callback), so the next group is
+// gathered while the previous one is written; Badger applies them in order.
 func (s *Store) commitLoop() {
 	var inflight sync.WaitGroup
 	defer func() {
 		inflight.Wait()
 		close(s.done)
 	}()
-	var lastStream int64 = noTime
+	var persisted atomic.Int64 // stream time last written successfully
+	persisted.Store(noTime)
 	// At most two groups are with Badger at once: one being written while
 	// the next is gathered. Waiting for a slot is what lets a group grow
 	// under load.
@@ -92,53 +93,59 @@ func (s *Store) commitLoop() {
 			}
 		}
 		var stream *badger.Entry
-		if st := s.streamTime.Load(); st != lastStream && st != noTime {
+		st := s.streamTime.Load()
+		if st != persisted.Load() && st != noTime {
 			stream = badger.NewEntry(keyStreamTime, binary.BigEndian.AppendUint64(nil, uint64(st)))
-			lastStream = st
 		}
 		s.stats.batches.Add(1)
 		inflight.Add(1)
 		s.ts++
 		ts := s.ts
-		s.write(batch, stream, ts, func(err error) {
+		txn, err := s.fill(batch, stream)
+		if err == nil {
+			txn.CommitAt(ts, func(err error) {
+				if err == nil {
+					s.discardUpTo(ts)
+					if stream != nil {
+						persisted.Store(st)
+					}
+				}
+				for _, r := range batch {
+					r.done <- err
+				}
+				<-slots
+				inflight.Done()
+			})
+			continue
+		}
+		// The group does not fit in one transaction (or an entry is bad):
+		// commit each request on its own so that one cannot fail the others.
+		for _, r := range batch {
+			txn, err := s.fill([]*commitReq{r}, nil)
 			if err == nil {
-				// Old versions at or below a finished commit may go at the
-				// next compaction: nothing reads at an older timestamp.
-				s.db.SetDiscardTs(ts)
+				s.ts++
+				err = txn.CommitAt(s.ts, nil)
+				if err == nil {
+					s.discardUpTo(s.ts)
+				}
 			}
-			for _, r := range batch {
-				r.done <- err
-			}
-			<-slots
-			inflight.Done()
-		})
+			r.done <- err
+		}
+		<-slots
+		inflight.Done()
 	}
 }
 
-// write commits the batch in one transaction and calls done when Badger
-// has applied it. Should the batch be too big for one transaction, each
-// request goes in its own, synchronously.
-func (s *Store) write(batch []*commitReq, stream *badger.Entry, ts uint64, done func(error)) {
-	txn, err := s.fill(batch, stream)
-	if err == nil {
-		txn.CommitAt(ts, done)
-		return
+// discardUpTo lets compaction drop old versions at or below ts: nothing
+// reads at an older timestamp (reads are at MaxUint64). Callbacks finish in
+// any order, so only a higher ts is passed on.
+func (s *Store) discardUpTo(ts uint64) {
+	s.discardMu.Lock()
+	defer s.discardMu.Unlock()
+	if ts > s.discardTs {
+		s.discardTs = ts
+		s.db.SetDiscardTs(ts)
 	}
-	if !errors.Is(err, badger.ErrTxnTooBig) {
-		done(err)
-		return
-	}
-	for _, r := range batch {
-		txn, err := s.fill([]*commitReq{r}, nil)
-		if err == nil {
-			err = txn.CommitAt(ts, nil)
-		}
-		if err != nil {
-			done(err)
-			return
-		}
-	}
-	done(nil)
 }
 
 // fill returns a write transaction holding the batch's entries. On error

@@ -64,10 +64,12 @@ func (s *Store) BeginStream(ctx context.Context, st *Stream, tx *fraud.Transacti
 			cs.mu.Unlock()
 			select {
 			case <-c.done:
-				if c.result != nil {
+				if c.result != nil && tx.Status == "" {
 					return &Op{Duplicate: true, Stored: c.result}, nil
 				}
-				continue // the first attempt failed or aborted: try again
+				// The first attempt failed or aborted, or this one may bring
+				// a new status to apply: look again.
+				continue
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
@@ -121,14 +123,12 @@ func (op *Op) apply(st *Stream) error {
 		failed:   tx.Status.Failed(),
 	}
 	sh := s.cardShard(tx.CardID)
-	l, err := s.cardLog(sh, tx.CardID)
+	horizon := s.horizon()
+	card := tx.CardID
+	l, err := s.lockedLog(sh, card)
 	if err != nil {
 		return err
 	}
-	horizon := s.horizon()
-	card := tx.CardID
-
-	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	l.trimBefore(horizon, true, func(e event) { op.deletes = append(op.deletes, eventKey(card, e.t, e.txh)) })
 	if i, dup := l.find(op.ev); dup {
@@ -162,30 +162,37 @@ func (op *Op) apply(st *Stream) error {
 	return nil
 }
 
-// cardLog returns the card's cached log, loading it from Badger on a miss.
-// Loading happens outside the shard lock; if another goroutine loaded the
-// card meanwhile, its copy wins.
-func (s *Store) cardLog(sh *cardShard, card string) (*cardLog, error) {
-	sh.mu.Lock()
-	l, ok := sh.m[card]
-	sh.mu.Unlock()
-	if ok {
-		return l, nil
+// lockedLog returns the card's cached log with the shard's lock held,
+// loading it from Badger on a miss. Loading happens outside the lock; the
+// loaded copy is used only if no other goroutine cached the card meanwhile
+// and no card of the shard was evicted (one evicted after committing would
+// make the copy stale), else the lookup starts over.
+func (s *Store) lockedLog(sh *cardShard, card string) (*cardLog, error) {
+	for {
+		sh.mu.Lock()
+		if l, ok := sh.m[card]; ok {
+			return l, nil
+		}
+		gen := sh.evictions
+		sh.mu.Unlock()
+		loaded, err := s.load(card)
+		if err != nil {
+			return nil, fmt.Errorf("velocity: load card: %w", err)
+		}
+		sh.mu.Lock()
+		if l, ok := sh.m[card]; ok {
+			return l, nil
+		}
+		if sh.evictions != gen {
+			sh.mu.Unlock()
+			continue
+		}
+		if len(sh.m) >= s.perShard {
+			s.evictLocked(sh, 1+s.perShard/64)
+		}
+		sh.m[card] = loaded
+		return loaded, nil
 	}
-	loaded, err := s.load(card)
-	if err != nil {
-		return nil, fmt.Errorf("velocity: load card: %w", err)
-	}
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if l, ok := sh.m[card]; ok {
-		return l, nil
-	}
-	if len(sh.m) >= s.perShard {
-		s.evictLocked(sh, 1+s.perShard/64)
-	}
-	sh.m[card] = loaded
-	return loaded, nil
 }
 
 // evictLocked drops up to n cards without uncommitted events. Map order is
@@ -197,6 +204,7 @@ func (s *Store) evictLocked(sh *cardShard, n int) {
 		}
 		if l.pending == 0 {
 			delete(sh.m, k)
+			sh.evictions++
 			s.stats.evictions.Add(1)
 			n--
 		}
@@ -269,18 +277,22 @@ func (op *Op) Commit(ctx context.Context, result []byte, extra ...Entry) error {
 	sh := s.cardShard(tx.CardID)
 	sh.mu.Lock()
 	op.log.pending--
-	if err != nil && sh.m[tx.CardID] == op.log {
-		// Memory is ahead of Badger now: forget the card so that it is
-		// reloaded from what was stored.
-		delete(sh.m, tx.CardID)
+	if err != nil && op.persist {
+		// Nothing of this op reached Badger: take its event back out of
+		// memory, as Abort does. Other ops on the card are unaffected.
+		if i, ok := op.log.find(op.ev); ok {
+			op.log.removeAt(i)
+		}
 	}
 	sh.mu.Unlock()
+	// Even a failed commit may have landed (a lost acknowledgement): the
+	// filter's "maybe" only costs a Badger read on a retry.
+	s.seen.add(tx.ID, s.opt.Now())
 	if err != nil {
 		s.release(tx.ID, op.cl, nil)
 		return fmt.Errorf("velocity: commit %s: %w", tx.ID, err)
 	}
 	s.stats.commits.Add(1)
-	s.seen.add(tx.ID, s.opt.Now())
 	s.release(tx.ID, op.cl, result)
 	return nil
 }
@@ -321,14 +333,13 @@ func (s *Store) release(id string, c *claim, result []byte) {
 func (s *Store) updateStatus(_ context.Context, tx *fraud.Transaction, c *claim, rec seenRecord) (*Op, error) {
 	ev := event{t: rec.t, txh: hashString(tx.ID)}
 	sh := s.cardShard(rec.card)
-	l, err := s.cardLog(sh, rec.card)
+	req := getReq()
+	defer putReq(req)
+	l, err := s.lockedLog(sh, rec.card)
 	if err != nil {
 		s.release(tx.ID, c, nil)
 		return nil, err
 	}
-	req := getReq()
-	defer putReq(req)
-	sh.mu.Lock()
 	var old bool
 	var at = -1
 	if i, ok := l.find(ev); ok {
@@ -352,6 +363,8 @@ func (s *Store) updateStatus(_ context.Context, tx *fraud.Transaction, c *claim,
 		}
 	}
 	sh.mu.Unlock()
+	// The record's retention starts again: so must the filter's.
+	s.seen.add(tx.ID, s.opt.Now())
 	if err != nil {
 		s.release(tx.ID, c, nil)
 		return nil, fmt.Errorf("velocity: status update %s: %w", tx.ID, err)

@@ -87,6 +87,9 @@ type Store struct {
 
 	ts uint64 // last commit timestamp handed out; committer goroutine only
 
+	discardMu sync.Mutex
+	discardTs uint64 // highest timestamp given to SetDiscardTs
+
 	featureSet  uint64
 	featureSets map[uint64][]string // read-only after Open
 
@@ -94,8 +97,9 @@ type Store struct {
 }
 
 type cardShard struct {
-	mu sync.Mutex
-	m  map[string]*cardLog
+	mu        sync.Mutex
+	m         map[string]*cardLog
+	evictions uint64 // bumped on every eviction, to detect stale loads
 }
 
 type claimShard struct {
