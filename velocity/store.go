@@ -62,6 +62,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the wall clock, used for dedup retention [time.Now].
 	Now func() time.Time
+	// SweepInterval is how often events past retention are deleted from
+	// Badger for cards that went quiet [10m]; negative turns it off.
+	SweepInterval time.Duration
 }
 
 // Store is the velocity state and the seen-transactions index. Hot state is
@@ -84,6 +87,10 @@ type Store struct {
 	closed  bool
 	commits chan *commitReq
 	done    chan struct{}
+
+	sweepStop chan struct{}
+	sweepDone chan struct{}
+	closeOnce sync.Once
 
 	ts uint64 // last commit timestamp handed out; committer goroutine only
 
@@ -215,6 +222,18 @@ func Open(db *badger.DB, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("velocity: rebuild seen filter: %w", err)
 	}
 	go s.commitLoop()
+	s.sweepStop, s.sweepDone = make(chan struct{}), make(chan struct{})
+	if opt.SweepInterval == 0 {
+		opt.SweepInterval = 10 * time.Minute
+	}
+	if opt.SweepInterval > 0 {
+		go func() {
+			defer close(s.sweepDone)
+			s.sweepLoop(opt.SweepInterval)
+		}()
+	} else {
+		close(s.sweepDone)
+	}
 	return s, nil
 }
 
@@ -226,15 +245,15 @@ func (s *Store) Definitions() []Definition { return s.defs }
 // Close waits for pending commits and stops the committer. Operations begun
 // before Close must be committed or aborted first.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
+	s.closeOnce.Do(func() {
+		close(s.sweepStop)
+		<-s.sweepDone
+		s.mu.Lock()
+		s.closed = true
+		close(s.commits)
 		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	close(s.commits)
-	s.mu.Unlock()
-	<-s.done
+		<-s.done
+	})
 	return nil
 }
 

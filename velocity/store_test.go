@@ -433,3 +433,44 @@ func TestDefinitionsAreValidated(t *testing.T) {
 		}
 	}
 }
+
+func TestSweepDeletesQuietCardsEventsButTheAnchor(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir)
+	s, err := velocity.Open(db, velocity.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		score(t, s, ev{id: fmt.Sprint("q", i), at: time.Duration(i) * time.Minute}.tx("quiet"))
+	}
+	// Another card moves stream time two days on; "quiet" sees no traffic.
+	score(t, s, ev{id: "busy", at: 48 * time.Hour}.tx("busy"))
+	n, err := s.Sweep(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 {
+		t.Errorf("swept %d events, want 4 (all but the anchor)", n)
+	}
+	s.Close()
+	db.Close()
+
+	db = openDB(t, dir)
+	defer db.Close()
+	s, err = velocity.Open(db, velocity.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f, _ := s.FeaturesAt(context.Background(), "quiet", t0.Add(48*time.Hour))
+	if got := feature(t, f, "card_seconds_since_prev"); got != float64(48*3600-4*60) {
+		t.Errorf("since_prev from the anchor = %v, want %v", got, 48*3600-4*60)
+	}
+	if got := feature(t, f, "card_tx_count_24h"); got != 0 {
+		t.Errorf("24h count = %v, want 0", got)
+	}
+	if n, _ := s.Sweep(context.Background()); n != 0 {
+		t.Errorf("a second sweep deleted %d", n)
+	}
+}
