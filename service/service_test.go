@@ -37,6 +37,11 @@ func TestServeScoresAndShutsDownCleanly(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
+	select {
+	case <-s.KafkaReady():
+	case <-time.After(30 * time.Second):
+		t.Fatal("kafka side not ready")
+	}
 	resp, err = http.Get("http://" + s.Addr() + "/readyz")
 	if err != nil {
 		t.Fatal(err)
