@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fraudscore/scorer/fraud"
 	"github.com/fraudscore/scorer/scoring"
@@ -46,13 +48,26 @@ type Config struct {
 	// Now is the server clock [time.Now].
 	Now    func() time.Time
 	Logger *slog.Logger
+
+	// Tokens, when set, are the bearer tokens required on /score and
+	// /cards/*; health, readiness, metrics and the spec stay open.
+	Tokens *Tokens
+	// Admission, when set, wraps POST /score (after auth, before the body
+	// is read): admission control that may shed the request.
+	Admission func(http.Handler) http.Handler
+	// Instrument, when set, wraps the whole router (tracing and HTTP
+	// metrics); spans are renamed to "METHOD /route" once chi has routed.
+	Instrument func(http.Handler) http.Handler
+	// Metrics, when set, is served at GET /metrics.
+	Metrics http.Handler
 }
 
 // Handler is the HTTP API.
 type Handler struct {
-	cfg    Config
-	router chi.Router
-	bufs   sync.Pool
+	cfg     Config
+	router  chi.Router
+	handler http.Handler
+	bufs    sync.Pool
 }
 
 // New returns the API handler.
@@ -82,15 +97,34 @@ func New(cfg Config) *Handler {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusMethodNotAllowed, "Method Not Allowed", r.Method+" is not allowed here", nil)
 	})
-	r.Post("/score", h.score)
-	r.Get("/cards/{card_id}/velocity", h.velocity)
-	r.Get("/healthz", h.healthz)
-	r.Get("/readyz", h.readyz)
-	r.Get("/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/yaml")
-		w.Write(specYAML)
+	r.Group(func(r chi.Router) {
+		r.Use(nameSpan)
+		r.Group(func(r chi.Router) {
+			if cfg.Tokens != nil {
+				r.Use(RequireBearer(cfg.Tokens))
+			}
+			score := http.Handler(http.HandlerFunc(h.score))
+			if cfg.Admission != nil {
+				score = cfg.Admission(score)
+			}
+			r.Method(http.MethodPost, "/score", score)
+			r.Get("/cards/{card_id}/velocity", h.velocity)
+		})
+		r.Get("/healthz", h.healthz)
+		r.Get("/readyz", h.readyz)
+		r.Get("/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/yaml")
+			w.Write(specYAML)
+		})
+		if cfg.Metrics != nil {
+			r.Method(http.MethodGet, "/metrics", cfg.Metrics)
+		}
 	})
 	h.router = r
+	h.handler = r
+	if cfg.Instrument != nil {
+		h.handler = cfg.Instrument(r)
+	}
 	return h
 }
 
@@ -98,7 +132,22 @@ func New(cfg Config) *Handler {
 // admission control) can mount on it.
 func (h *Handler) Router() chi.Router { return h.router }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
+
+// nameSpan names the request's span after the matched route ("POST
+// /score") once chi has routed, so traces group by route, not by URL.
+func nameSpan(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			if rc := chi.RouteContext(r.Context()); rc != nil {
+				route := rc.RoutePattern()
+				span.SetName(r.Method + " " + route)
+				span.SetAttributes(attribute.String("http.route", route))
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 // NewServer returns an http.Server with safe timeouts for h: slow clients
 // are cut off and no connection lives forever.

@@ -37,6 +37,7 @@ type options struct {
 	dir     string
 	now     func() time.Time
 	maxBody int64
+	tokens  *api.Tokens
 }
 
 func start(t testing.TB, o options) *server {
@@ -58,7 +59,7 @@ func start(t testing.TB, o options) *server {
 		t.Fatal(err)
 	}
 	p := &scoring.Pipeline{Store: store, Engine: model.NewEngine(rules, model.DefaultLogistic(), model.Options{})}
-	h := api.New(api.Config{Pipeline: p, Store: store, Now: o.now, MaxBodyBytes: o.maxBody,
+	h := api.New(api.Config{Pipeline: p, Store: store, Now: o.now, MaxBodyBytes: o.maxBody, Tokens: o.tokens,
 		Ready: map[string]api.Check{
 			"store": func(context.Context) error { return nil },
 			"kafka": func(context.Context) error { return api.ErrDisabled },

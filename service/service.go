@@ -55,6 +55,7 @@ type Config struct {
 	MaxCachedCards    int           // 1,000,000
 	MaxEventsPerCard  int           // 10,000
 	ShutdownTimeout   time.Duration // 15s
+	AuthTokensFile    string        // bearer tokens; auth is off (with a warning) when empty
 	Logger            *slog.Logger
 }
 
@@ -102,6 +103,7 @@ type Service struct {
 	relay    *alerts.Relay
 	consumer *stream.Consumer
 	dlq      *deadletter.Writer
+	tokens   *api.Tokens
 	ln       net.Listener
 	srv      *http.Server
 }
@@ -161,7 +163,16 @@ func New(ctx context.Context, cfg Config) (s *Service, err error) {
 		})
 	}
 
+	if cfg.AuthTokensFile != "" {
+		if s.tokens, err = api.LoadTokens(cfg.AuthTokensFile); err != nil {
+			return nil, err
+		}
+		s.log.Info("bearer auth on", "tokens", s.tokens.Len(), "file", cfg.AuthTokensFile)
+	} else {
+		s.log.Warn("bearer auth OFF: anyone who reaches the port can score and read velocity; set --auth-tokens-file")
+	}
 	h := api.New(api.Config{
+		Tokens:        s.tokens,
 		Pipeline:      s.pipeline,
 		Store:         s.store,
 		Budget:        cfg.Budget,
@@ -210,6 +221,20 @@ func buildEngine(cfg Config, features []string) (*model.Engine, error) {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
 	return model.NewEngine(rules, m, model.Options{}), nil
+}
+
+// ReloadAuth re-reads the tokens file (on SIGHUP). On error the old tokens
+// stay in force.
+func (s *Service) ReloadAuth() error {
+	if s.tokens == nil {
+		return errors.New("auth is off: no --auth-tokens-file")
+	}
+	if err := s.tokens.Reload(s.cfg.AuthTokensFile); err != nil {
+		s.log.Error("auth tokens reload failed; keeping the old ones", "err", err)
+		return err
+	}
+	s.log.Info("auth tokens reloaded", "tokens", s.tokens.Len())
+	return nil
 }
 
 // Addr is the bound HTTP address.

@@ -39,6 +39,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&c.MaxCachedCards, "max-cached-cards", 1_000_000, "cards kept in memory; colder ones reload from Badger")
 	fs.IntVar(&c.MaxEventsPerCard, "max-events-per-card", 10_000, "events kept per card; past it the oldest are dropped")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for in-flight work")
+	fs.StringVar(&c.AuthTokensFile, "auth-tokens-file", "", "file of accepted bearer tokens, one a line; reloaded on SIGHUP (default: auth off)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -55,5 +56,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				s.ReloadAuth()
+			}
+		}
+	}()
 	return s.Run(ctx)
 }
