@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fraudscore/scorer/fraud"
 	"github.com/fraudscore/scorer/velocity"
@@ -191,7 +193,16 @@ func WithTraceparent(ctx context.Context, tp string) context.Context {
 	return context.WithValue(ctx, traceparentKey{}, tp)
 }
 
+// traceparent is the W3C trace context of ctx's span (or one set with
+// WithTraceparent), so that alert consumers can join the trace.
 func traceparent(ctx context.Context) string {
-	tp, _ := ctx.Value(traceparentKey{}).(string)
-	return tp
+	if tp, ok := ctx.Value(traceparentKey{}).(string); ok {
+		return tp
+	}
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ""
+	}
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, c)
+	return c["traceparent"]
 }

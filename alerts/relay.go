@@ -13,6 +13,11 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // RelayConfig configures a Relay. Zero values take the defaults in brackets.
@@ -29,6 +34,9 @@ type RelayConfig struct {
 	// alerts that did reach Kafka so that they are not sent twice [10000].
 	Lookback int64
 	Logger   *slog.Logger
+	// TracerProvider records a producer span per publish, linked to the
+	// traces of the decisions it carries [no-op].
+	TracerProvider trace.TracerProvider
 }
 
 // Relay publishes the outbox to the alerts topic: key card_id, the alert
@@ -37,11 +45,12 @@ type RelayConfig struct {
 // retried with backoff behind a circuit breaker; the outbox keeps every
 // alert until Kafka has it, so a broker outage delays alerts and loses none.
 type Relay struct {
-	cfg RelayConfig
-	ob  *Outbox
-	w   *kafka.Writer
-	cb  *gobreaker.CircuitBreaker[struct{}]
-	log *slog.Logger
+	cfg    RelayConfig
+	ob     *Outbox
+	w      *kafka.Writer
+	cb     *gobreaker.CircuitBreaker[struct{}]
+	log    *slog.Logger
+	tracer trace.Tracer
 
 	// suspect is set when a publish may have partly reached Kafka: before
 	// the next one, the topic's tail is checked for those alert ids.
@@ -76,7 +85,10 @@ func NewRelay(ob *Outbox, cfg RelayConfig) *Relay {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Relay{cfg: cfg, ob: ob, log: cfg.Logger, suspect: true}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = noop.NewTracerProvider()
+	}
+	r := &Relay{cfg: cfg, ob: ob, log: cfg.Logger, suspect: true, tracer: cfg.TracerProvider.Tracer("github.com/fraudscore/scorer/alerts")}
 	r.w = &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
 		Topic:        cfg.Topic,
@@ -100,6 +112,9 @@ func NewRelay(ob *Outbox, cfg RelayConfig) *Relay {
 	})
 	return r
 }
+
+// BreakerState is the publish breaker's state: closed, half-open or open.
+func (r *Relay) BreakerState() gobreaker.State { return r.cb.State() }
 
 // Stats returns the relay's counters.
 func (r *Relay) Stats() RelayStats {
@@ -184,6 +199,21 @@ func (r *Relay) publishOnce(ctx context.Context) (int, error) {
 		}
 	}
 	msgs := make([]kafka.Message, len(recs))
+	var links []trace.Link
+	for _, rec := range recs {
+		if rec.traceparent != "" {
+			lctx := propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": rec.traceparent})
+			links = append(links, trace.Link{SpanContext: trace.SpanContextFromContext(lctx)})
+		}
+	}
+	ctx, span := r.tracer.Start(ctx, "send "+r.cfg.Topic, trace.WithSpanKind(trace.SpanKindProducer), trace.WithLinks(links...),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "kafka"),
+			attribute.String("messaging.destination.name", r.cfg.Topic),
+			attribute.String("messaging.operation.type", "send"),
+			attribute.Int("messaging.batch.message_count", len(recs)),
+		))
+	defer span.End()
 	for i, rec := range recs {
 		h := []kafka.Header{
 			{Key: "alert_id", Value: []byte(rec.alertID)},
@@ -201,6 +231,8 @@ func (r *Relay) publishOnce(ctx context.Context) (int, error) {
 		return struct{}{}, r.w.WriteMessages(wctx, msgs...)
 	})
 	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "publish failed")
 		if !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
 			r.suspect = true
 		}

@@ -176,7 +176,7 @@ func (h *Handler) score(w http.ResponseWriter, r *http.Request) {
 			budget = time.Duration(ms) * time.Millisecond
 		}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), budget)
+	ctx, cancel := context.WithTimeout(scoring.WithSource(r.Context(), "http"), budget)
 	defer cancel()
 
 	if !isJSON(r.Header.Get("Content-Type")) {
@@ -217,7 +217,7 @@ func (h *Handler) score(w http.ResponseWriter, r *http.Request) {
 		// request is in progress, land here. Neither is the client's fault
 		// and a retry is safe: the transaction_id makes it idempotent.
 		if ctx.Err() == nil {
-			h.cfg.Logger.Error("scoring failed", "transaction_id", tx.ID, "card_id", tx.CardID, "err", err)
+			h.cfg.Logger.ErrorContext(ctx, "scoring failed", "transaction_id", tx.ID, "card_id", tx.CardID, "err", err)
 		}
 		w.Header().Set("Retry-After", "1")
 		writeProblem(w, http.StatusServiceUnavailable, "Service Unavailable", "the transaction could not be scored now; retry with the same transaction_id", nil)
@@ -267,7 +267,7 @@ func (h *Handler) velocity(w http.ResponseWriter, r *http.Request) {
 	}
 	f, err := h.cfg.Store.FeaturesAt(r.Context(), card, at)
 	if err != nil {
-		h.cfg.Logger.Error("velocity read failed", "card_id", card, "err", err)
+		h.cfg.Logger.ErrorContext(r.Context(), "velocity read failed", "card_id", card, "err", err)
 		w.Header().Set("Retry-After", "1")
 		writeProblem(w, http.StatusServiceUnavailable, "Service Unavailable", "the store could not be read", nil)
 		return
@@ -320,7 +320,7 @@ func (h *Handler) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				h.cfg.Logger.Error("panic in handler", "route", r.URL.Path, "panic", v)
+				h.cfg.Logger.ErrorContext(r.Context(), "panic in handler", "route", r.URL.Path, "panic", v)
 				writeProblem(w, http.StatusInternalServerError, "Internal Server Error", "an unexpected error occurred", nil)
 			}
 		}()

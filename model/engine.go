@@ -53,14 +53,18 @@ type Output struct {
 	// Reasons are the matching rules (most severe, then highest score,
 	// first), then the model's reasons, each code once. Never nil.
 	Reasons []fraud.Reason
-	// ModelVersion is the model's version, or when degraded the rules'
-	// version: the rules are then the whole of the scoring logic.
+	// ModelVersion is the version of the model that answered (a fallback
+	// model's when one answered, see WithFallback), or when the rules
+	// answered alone the rules' version: they are then the whole of the
+	// scoring logic.
 	ModelVersion string
-	// Degraded is true when the answer came from the rules alone.
+	// Degraded is true when the answer came from the rules alone or from a
+	// fallback model (Prediction.Degraded).
 	Degraded bool
 	// Cause says why the answer is degraded: ErrNoModel, ErrBudget,
-	// ErrInvalidPrediction, ctx.Err() or the model's error. It is for logs
-	// and metrics, not for clients.
+	// ErrInvalidPrediction, ctx.Err() or the model's error; with a fallback
+	// model, the primary model's error (ErrFallback when the model did not
+	// say). It is for logs and metrics, not for clients.
 	Cause error
 }
 
@@ -94,7 +98,10 @@ const maxLocalFeatures = 16
 
 // Score never fails: it returns the combined output. When the model errs,
 // is nil, or the ctx deadline is nearer than Reserve (or ctx is done), the
-// output comes from the rules alone with Degraded true.
+// output comes from the rules alone with Degraded true. When the model
+// answers with a Degraded prediction (a fallback model's, see WithFallback),
+// the output is that model's answer, raised by the rules, with Degraded
+// true.
 func (e *Engine) Score(ctx context.Context, in Input) Output {
 	var mbuf [32]int32
 	matched := e.rules.match(&in, mbuf[:0])
@@ -111,18 +118,21 @@ func (e *Engine) Score(ctx context.Context, in Input) Output {
 	}
 
 	var (
-		cbuf [maxLocalFeatures]Contribution
-		pred Prediction
-		err  error
+		cbuf  [maxLocalFeatures]Contribution
+		pred  Prediction // what answered
+		mpred Prediction // from Model.Predict: kept apart so that cbuf stays on the stack
+		err   error
 	)
 	switch {
 	case e.local != nil && len(e.local.features) <= len(cbuf):
 		pred = e.local.predict(&in, cbuf[:len(e.local.features)])
 	case e.local != nil || !hasDeadline:
-		pred, err = e.model.Predict(ctx, in)
+		mpred, err = e.model.Predict(ctx, in)
+		pred = mpred
 	default:
 		mctx, cancel := context.WithDeadline(ctx, deadline.Add(-e.reserve))
-		pred, err = e.model.Predict(mctx, in)
+		mpred, err = e.model.Predict(mctx, in)
+		pred = mpred
 		cancel()
 	}
 	if err != nil {
@@ -132,14 +142,26 @@ func (e *Engine) Score(ctx context.Context, in Input) Output {
 		return e.fallback(matched, ErrInvalidPrediction)
 	}
 
-	th := Thresholds{Review: 0.5, Decline: 0.85}
-	if e.threshold != nil {
+	th := defaultThresholds
+	switch {
+	case mpred.thresholds.Review > 0:
+		th = mpred.thresholds
+	case e.threshold != nil:
 		th = e.threshold.Thresholds()
 	}
 	out := Output{
 		Score:        pred.Score,
 		Decision:     th.Decide(pred.Score),
-		ModelVersion: e.model.Version(),
+		ModelVersion: mpred.version,
+	}
+	if out.ModelVersion == "" {
+		out.ModelVersion = e.model.Version()
+	}
+	if mpred.Degraded {
+		out.Degraded, out.Cause = true, mpred.cause
+		if out.Cause == nil {
+			out.Cause = ErrFallback
+		}
 	}
 	e.raise(&out, matched)
 	n := min(max(pred.NumReasons, 0), len(pred.Contributions))

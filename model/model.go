@@ -46,6 +46,17 @@ type Prediction struct {
 	// caller as reasons (for Logistic: Value above reason_min_contribution,
 	// at most max_reasons).
 	NumReasons int
+	// Degraded is true when the answer came from a fallback model (see
+	// WithFallback); the Engine then reports its Output as degraded.
+	Degraded bool
+
+	// Set by this package's models for the Engine: the version of the
+	// model that answered when it is not Model.Version() (a Remote's per
+	// answer, a fallback's), why the answer is degraded, and the
+	// thresholds to decide it with when not the Model's (Review 0: none).
+	version    string
+	cause      error
+	thresholds Thresholds
 }
 
 // Model predicts a fraud probability. Predict must return promptly with

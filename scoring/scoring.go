@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+
 	"github.com/fraudscore/scorer/fraud"
 	"github.com/fraudscore/scorer/model"
 	"github.com/fraudscore/scorer/velocity"
@@ -30,6 +33,8 @@ type Pipeline struct {
 	Budget time.Duration
 	// Outbox, when set, receives every alerting result.
 	Outbox Outbox
+
+	ins instruments
 }
 
 // Score scores tx and returns the result and its JSON encoding. A
@@ -43,7 +48,19 @@ func (p *Pipeline) Score(ctx context.Context, tx *fraud.Transaction) (fraud.Resu
 
 // ScoreStream is Score with lateness judged against the stream time of st
 // (one Kafka partition); nil means the instance's.
-func (p *Pipeline) ScoreStream(ctx context.Context, st *velocity.Stream, tx *fraud.Transaction) (fraud.Result, []byte, error) {
+func (p *Pipeline) ScoreStream(ctx context.Context, st *velocity.Stream, tx *fraud.Transaction) (res fraud.Result, body []byte, err error) {
+	start := time.Now()
+	ctx, span := p.tracer().Start(ctx, "score")
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "scoring failed")
+		} else {
+			span.SetAttributes(attribute.String("scorer.decision", string(res.Decision)),
+				attribute.Bool("scorer.duplicate", res.Duplicate), attribute.Bool("scorer.degraded", res.Degraded))
+		}
+		span.End()
+	}()
 	if _, ok := ctx.Deadline(); !ok {
 		budget := p.Budget
 		if budget <= 0 {
@@ -53,12 +70,18 @@ func (p *Pipeline) ScoreStream(ctx context.Context, st *velocity.Stream, tx *fra
 		ctx, cancel = context.WithTimeout(ctx, budget)
 		defer cancel()
 	}
+	_, vspan := p.tracer().Start(ctx, "velocity")
 	op, err := p.Store.BeginStream(ctx, st, tx)
+	vspan.End()
 	if err != nil {
 		return fraud.Result{}, nil, err
 	}
 	if op.Duplicate {
-		return p.duplicate(tx.ID, op.Stored)
+		res, body, err = p.duplicate(tx.ID, op.Stored)
+		if err == nil {
+			p.record(ctx, start, &res, nil)
+		}
+		return res, body, err
 	}
 	// Whatever happens before Commit (a panic in a model, say), the claim
 	// and the in-memory event must not outlive this call.
@@ -68,8 +91,10 @@ func (p *Pipeline) ScoreStream(ctx context.Context, st *velocity.Stream, tx *fra
 			op.Abort()
 		}
 	}()
-	out := p.Engine.Score(ctx, model.Input{Tx: tx, Features: op.Features})
-	res := fraud.Result{
+	mctx, mspan := p.tracer().Start(ctx, "model")
+	out := p.Engine.Score(mctx, model.Input{Tx: tx, Features: op.Features})
+	mspan.End()
+	res = fraud.Result{
 		TransactionID: tx.ID,
 		Score:         out.Score,
 		Decision:      out.Decision,
@@ -93,16 +118,20 @@ func (p *Pipeline) ScoreStream(ctx context.Context, st *velocity.Stream, tx *fra
 	}
 	buf := make([]byte, 0, 768)
 	stored := appendStored(buf, &res, p.Store.FeatureSetID())
-	body := res.AppendJSON(stored[len(stored):])
+	body = res.AppendJSON(stored[len(stored):])
 	// The commit is not cancelled with ctx: once the velocity state counts
 	// the event, storing it is what keeps memory and Badger in step.
 	committed = true
-	if err := op.Commit(context.WithoutCancel(ctx), stored, extra...); err != nil {
+	cctx, cspan := p.tracer().Start(context.WithoutCancel(ctx), "commit")
+	err = op.Commit(cctx, stored, extra...)
+	cspan.End()
+	if err != nil {
 		return fraud.Result{}, nil, err
 	}
 	if len(extra) > 0 {
 		p.Outbox.Committed()
 	}
+	p.record(ctx, start, &res, &out)
 	return res, body, nil
 }
 

@@ -21,13 +21,18 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/fraudscore/scorer/alerts"
 	"github.com/fraudscore/scorer/api"
+	"github.com/fraudscore/scorer/backpressure"
 	"github.com/fraudscore/scorer/deadletter"
 	"github.com/fraudscore/scorer/model"
 	"github.com/fraudscore/scorer/scoring"
 	"github.com/fraudscore/scorer/stream"
+	"github.com/fraudscore/scorer/telemetry"
 	"github.com/fraudscore/scorer/velocity"
 )
 
@@ -50,6 +55,10 @@ type Config struct {
 	DedupRetention    time.Duration // 24h
 	RulesFile         string        // embedded default when empty
 	ModelFile         string        // embedded default when empty
+	ModelURL          string        // remote model (Open Inference Protocol); the local model is its fallback
+	MaxConcurrency    int           // 1024: upper bound of the adaptive admission limit
+	StaticConcurrency int           // > 0: fixed admission limit instead of the adaptive one
+	AdmissionWait     time.Duration // 10ms: longest a request queues for admission
 	MaxBodyBytes      int64         // 64 KiB
 	SyncWrites        bool          // fsync every Badger commit
 	MaxCachedCards    int           // 1,000,000
@@ -57,6 +66,10 @@ type Config struct {
 	ShutdownTimeout   time.Duration // 15s
 	AuthTokensFile    string        // bearer tokens; auth is off (with a warning) when empty
 	Logger            *slog.Logger
+	// Telemetry is the tracer and meter providers; nil sets them up from
+	// the OTEL_* environment (Prometheus /metrics always, OTLP when set).
+	Telemetry *telemetry.Telemetry
+	Version   string
 }
 
 func (c *Config) defaults() {
@@ -104,6 +117,10 @@ type Service struct {
 	consumer *stream.Consumer
 	dlq      *deadletter.Writer
 	tokens   *api.Tokens
+	remote   *model.Remote
+	limiter  *backpressure.Limiter
+	tel      *telemetry.Telemetry
+	ownTel   bool
 	ln       net.Listener
 	srv      *http.Server
 }
@@ -141,11 +158,20 @@ func New(ctx context.Context, cfg Config) (s *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
-	engine, err := buildEngine(cfg, velocity.Names(s.store.Definitions()))
+	engine, err := s.buildEngine(cfg, velocity.Names(s.store.Definitions()))
 	if err != nil {
 		return nil, err
 	}
 	s.pipeline = &scoring.Pipeline{Store: s.store, Engine: engine, Budget: cfg.Budget}
+	if s.tel = cfg.Telemetry; s.tel == nil {
+		if s.tel, err = telemetry.Setup(ctx, telemetry.Config{ServiceName: "scorer", ServiceVersion: cfg.Version}); err != nil {
+			return nil, err
+		}
+		s.ownTel = true
+	}
+	if err := s.pipeline.Instrument(s.tel.TracerProvider, s.tel.MeterProvider); err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
 
 	if err := s.startKafka(ctx); err != nil {
 		return nil, err
@@ -155,11 +181,13 @@ func New(ctx context.Context, cfg Config) (s *Service, err error) {
 			return nil, err
 		}
 		s.pipeline.Outbox = s.outbox
-		s.relay = alerts.NewRelay(s.outbox, alerts.RelayConfig{Brokers: s.brokers, Topic: cfg.TopicAlerts, Logger: cfg.Logger})
+		s.relay = alerts.NewRelay(s.outbox, alerts.RelayConfig{Brokers: s.brokers, Topic: cfg.TopicAlerts, Logger: cfg.Logger,
+			TracerProvider: s.tel.TracerProvider})
 		s.dlq = deadletter.NewWriter(s.brokers, cfg.TopicDLQ)
 		s.consumer = stream.New(stream.Config{
 			Brokers: s.brokers, Topic: cfg.TopicTransactions, GroupID: cfg.GroupID,
 			Pipeline: s.pipeline, DLQ: s.dlq, Budget: cfg.Budget, MaxFutureSkew: cfg.MaxFutureSkew, Logger: cfg.Logger,
+			TracerProvider: s.tel.TracerProvider, Propagator: s.tel.Propagator,
 		})
 	}
 
@@ -171,8 +199,26 @@ func New(ctx context.Context, cfg Config) (s *Service, err error) {
 	} else {
 		s.log.Warn("bearer auth OFF: anyone who reaches the port can score and read velocity; set --auth-tokens-file")
 	}
+	obs, err := newAdmissionObserver(s.tel.MeterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	s.limiter = backpressure.New(backpressure.Options{
+		MaxLimit: cfg.MaxConcurrency, InitialLimit: cfg.StaticConcurrency, Static: cfg.StaticConcurrency > 0,
+		MaxWait: cfg.AdmissionWait, Observer: obs,
+	})
+	if err := s.registerGauges(); err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
 	h := api.New(api.Config{
-		Tokens:        s.tokens,
+		Tokens:    s.tokens,
+		Metrics:   s.tel.MetricsHandler,
+		Admission: s.limiter.Middleware(cfg.Budget),
+		Instrument: otelhttp.NewMiddleware("scorer",
+			otelhttp.WithTracerProvider(s.tel.TracerProvider),
+			otelhttp.WithMeterProvider(s.tel.MeterProvider),
+			otelhttp.WithPropagators(s.tel.Propagator),
+			otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/metrics" && r.URL.Path != "/healthz" })),
 		Pipeline:      s.pipeline,
 		Store:         s.store,
 		Budget:        cfg.Budget,
@@ -196,7 +242,7 @@ func New(ctx context.Context, cfg Config) (s *Service, err error) {
 	return s, nil
 }
 
-func buildEngine(cfg Config, features []string) (*model.Engine, error) {
+func (s *Service) buildEngine(cfg Config, features []string) (*model.Engine, error) {
 	known := append(features, model.TransactionVariables()...)
 	var rules *model.Rules
 	var err error
@@ -220,7 +266,19 @@ func buildEngine(cfg Config, features []string) (*model.Engine, error) {
 	if err := rules.CheckThresholds(m.Thresholds()); err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
-	return model.NewEngine(rules, m, model.Options{}), nil
+	if cfg.ModelURL == "" {
+		return model.NewEngine(rules, m, model.Options{}), nil
+	}
+	remote, err := model.NewRemote(model.RemoteOptions{URL: cfg.ModelURL, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("model url: %w", err)
+	}
+	if err := remote.CheckVariables(known); err != nil {
+		return nil, fmt.Errorf("model url: %w", err)
+	}
+	s.remote = remote
+	s.log.Info("remote model", "url", cfg.ModelURL, "fallback", m.Version())
+	return model.NewEngine(rules, model.WithFallback(remote, m), model.Options{}), nil
 }
 
 // ReloadAuth re-reads the tokens file (on SIGHUP). On error the old tokens
@@ -364,6 +422,12 @@ func (s *Service) close() error {
 		s.broker.Close()
 		s.broker = nil
 	}
+	if s.ownTel && s.tel != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.tel.Shutdown(ctx))
+		cancel()
+		s.tel = nil
+	}
 	return errors.Join(errs...)
 }
 
@@ -449,3 +513,78 @@ func (b badgerLogger) Warningf(f string, a ...any) {
 }
 func (badgerLogger) Infof(string, ...any)  {}
 func (badgerLogger) Debugf(string, ...any) {}
+
+// registerGauges exposes the state that is read rather than counted:
+// outbox depth, consumer lag, Badger size, breaker states, cached cards,
+// dead letters by class.
+func (s *Service) registerGauges() error {
+	g := map[string]func() int64{
+		"scorer.badger.size": func() int64 {
+			lsm, vlog := s.db.Size()
+			return lsm + vlog
+		},
+		"scorer.velocity.cached_cards": func() int64 { return int64(s.store.Stats().CachedCards) },
+	}
+	g["scorer.admission.limit"] = func() int64 { return int64(s.limiter.Stats().Limit) }
+	g["scorer.admission.inflight"] = func() int64 { return int64(s.limiter.Stats().InFlight) }
+	d := map[string]string{
+		"scorer.admission.limit":       "Current concurrency limit of POST /score.",
+		"scorer.admission.inflight":    "POST /score requests admitted and not yet answered.",
+		"scorer.badger.size":           "Bytes on disk in Badger (LSM and value log).",
+		"scorer.velocity.cached_cards": "Cards whose velocity state is in memory.",
+	}
+	if s.remote != nil {
+		g["scorer.breaker.model.state"] = func() int64 {
+			switch s.remote.BreakerState() {
+			case "half-open":
+				return 1
+			case "open":
+				return 2
+			}
+			return 0
+		}
+		d["scorer.breaker.model.state"] = "Remote model breaker: 0 closed, 1 half-open, 2 open."
+	}
+	if s.relay != nil {
+		g["scorer.outbox.depth"] = s.outbox.Depth
+		d["scorer.outbox.depth"] = "Alerts waiting in the outbox for the broker."
+		g["scorer.alerts.published"] = func() int64 { return s.relay.Stats().Published }
+		d["scorer.alerts.published"] = "Alerts acknowledged by the broker since start."
+		g["scorer.breaker.alerts_publish.state"] = func() int64 { return int64(s.relay.BreakerState()) }
+		d["scorer.breaker.alerts_publish.state"] = "Alert publish breaker: 0 closed, 1 half-open, 2 open."
+		g["scorer.kafka.consumer.lag"] = func() int64 { return s.consumer.Stats().Lag }
+		d["scorer.kafka.consumer.lag"] = "Messages behind the end of the transactions topic (last fetch)."
+		for _, c := range []deadletter.Class{deadletter.Decode, deadletter.Validation, deadletter.Processing} {
+			name := "scorer.dlq." + string(c)
+			g[name] = func() int64 { return s.dlq.Counts()[c] }
+			d[name] = "Records dead-lettered since start with class " + string(c) + "."
+		}
+	}
+	return telemetry.RegisterGauges(s.tel.MeterProvider, "github.com/fraudscore/scorer/service", g, d)
+}
+
+// admissionObserver counts admission decisions.
+type admissionObserver struct {
+	shed, admitted metric.Int64Counter
+}
+
+func newAdmissionObserver(mp metric.MeterProvider) (*admissionObserver, error) {
+	m := mp.Meter("github.com/fraudscore/scorer/backpressure")
+	o := &admissionObserver{}
+	var err error
+	if o.shed, err = m.Int64Counter("scorer.shed", metric.WithUnit("{request}"),
+		metric.WithDescription("POST /score requests shed with 503, by reason.")); err != nil {
+		return nil, err
+	}
+	if o.admitted, err = m.Int64Counter("scorer.admitted", metric.WithUnit("{request}"),
+		metric.WithDescription("POST /score requests admitted.")); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func (o *admissionObserver) Shed(reason string) {
+	o.shed.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", reason)))
+}
+func (o *admissionObserver) Admitted() { o.admitted.Add(context.Background(), 1) }
+func (o *admissionObserver) Limit(int) {}

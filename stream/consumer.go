@@ -10,15 +10,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/fraudscore/scorer/deadletter"
 	"github.com/fraudscore/scorer/fraud"
 	"github.com/fraudscore/scorer/scoring"
+	"github.com/fraudscore/scorer/telemetry"
 	"github.com/fraudscore/scorer/velocity"
 )
 
@@ -50,6 +57,10 @@ type Config struct {
 	CommitInterval time.Duration
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// TracerProvider and Propagator trace each record, continuing the
+	// trace context found in its headers [no-op, W3C].
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
 
 	// beforeCommit, in tests, runs after a record is processed and before
 	// its offset is marked; an error stops the consumer there, as a crash
@@ -59,8 +70,9 @@ type Config struct {
 
 // Consumer consumes the transactions topic.
 type Consumer struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	tracer trace.Tracer
 
 	processed, duplicates, deadLettered, retried atomic.Int64
 	lag                                          atomic.Int64
@@ -95,7 +107,13 @@ func New(cfg Config) *Consumer {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Consumer{cfg: cfg, log: cfg.Logger}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = noop.NewTracerProvider()
+	}
+	if cfg.Propagator == nil {
+		cfg.Propagator = propagation.TraceContext{}
+	}
+	return &Consumer{cfg: cfg, log: cfg.Logger, tracer: cfg.TracerProvider.Tracer("github.com/fraudscore/scorer/stream")}
 }
 
 // Stats returns the consumer's counters.
@@ -214,7 +232,26 @@ func (c *Consumer) work(ctx context.Context, r *kafka.Reader, partition int, ch 
 // process scores one record, or dead-letters it. It returns an error only
 // when ctx ended before the record was either stored or dead-lettered, in
 // which case its offset must not be committed.
-func (c *Consumer) process(ctx context.Context, st *velocity.Stream, m kafka.Message) error {
+func (c *Consumer) process(ctx context.Context, st *velocity.Stream, m kafka.Message) (err error) {
+	headers := m.Headers
+	ctx = c.cfg.Propagator.Extract(ctx, telemetry.KafkaHeaders{Headers: &headers})
+	ctx, span := c.tracer.Start(ctx, "process "+m.Topic, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "kafka"),
+			attribute.String("messaging.destination.name", m.Topic),
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.consumer.group.name", c.cfg.GroupID),
+			attribute.String("messaging.destination.partition.id", strconv.Itoa(m.Partition)),
+			attribute.Int64("messaging.kafka.offset", m.Offset),
+		))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "not processed")
+		}
+		span.End()
+	}()
+	ctx = scoring.WithSource(ctx, "kafka")
 	tx, err := fraud.DecodeTransaction(m.Value, fraud.Limits{Now: c.cfg.Now(), MaxFutureSkew: c.cfg.MaxFutureSkew})
 	if err != nil {
 		class := deadletter.Validation

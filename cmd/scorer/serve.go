@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fraudscore/scorer/service"
+	"github.com/fraudscore/scorer/telemetry"
 )
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -34,6 +35,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&c.DedupRetention, "dedup-retention", 24*time.Hour, "how long a transaction_id is remembered (wall clock)")
 	fs.StringVar(&c.RulesFile, "rules", "", "rules file, YAML or JSON (default: embedded rules)")
 	fs.StringVar(&c.ModelFile, "model", "", "logistic-regression model JSON (default: embedded model)")
+	fs.StringVar(&c.ModelURL, "model-url", "", "remote model base URL speaking the Open Inference Protocol (POST {url}/infer); the local model is the fallback")
+	fs.IntVar(&c.MaxConcurrency, "max-concurrency", 1024, "upper bound of the adaptive admission limit of POST /score")
+	fs.IntVar(&c.StaticConcurrency, "static-concurrency", 0, "fixed admission limit instead of the adaptive one (0: adaptive)")
+	fs.DurationVar(&c.AdmissionWait, "admission-wait", 10*time.Millisecond, "longest a request queues for admission before a 503")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 64<<10, "largest accepted request body")
 	fs.BoolVar(&c.SyncWrites, "sync-writes", false, "fsync every Badger commit (survives power loss, slower)")
 	fs.IntVar(&c.MaxCachedCards, "max-cached-cards", 1_000_000, "cards kept in memory; colder ones reload from Badger")
@@ -48,7 +53,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 		return err
 	}
-	c.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	c.Logger = slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl})))
+	c.Version = version()
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
