@@ -12,10 +12,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/fraudscore/scorer/deadletter"
 	"github.com/fraudscore/scorer/fraud"
@@ -356,4 +358,40 @@ func BenchmarkAlertLatency(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max_ms")
+}
+
+func TestSlowBrokerDoesNotSlowScoring(t *testing.T) {
+	cluster, broker := kafkatest.Broker(t, "", 0)
+	r := startService(t, t.TempDir(), broker)
+	now := time.Now().Add(-time.Minute)
+	r.post(t, txJSON("warm", "card_w", 900000, now, ""))
+	kafkatest.WaitFor(t, broker, "fraud.alerts", 1, 30*time.Second)
+
+	// Every produce request now takes 400 ms at the broker.
+	var slow atomic.Bool
+	slow.Store(true)
+	cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if slow.Load() {
+			time.Sleep(400 * time.Millisecond)
+		}
+		return nil, nil, false
+	})
+	var worst time.Duration
+	for i := range 10 {
+		res, took := r.post(t, txJSON(fmt.Sprint("slow-", i), fmt.Sprint("card_s", i), 900000, now, ""))
+		if res.AlertID == "" || res.Degraded {
+			t.Fatalf("answer with a slow broker: %+v", res)
+		}
+		worst = max(worst, took)
+	}
+	t.Logf("slowest POST /score with a 400 ms broker: %s", worst)
+	if worst >= 400*time.Millisecond {
+		t.Errorf("scoring waited for the broker: slowest answer %s", worst)
+	}
+	// The alerts still all arrive, once each.
+	got := kafkatest.WaitFor(t, broker, "fraud.alerts", 11, 60*time.Second)
+	slow.Store(false)
+	if byTx := alertsByTx(t, got); len(byTx) != 11 {
+		t.Errorf("%d distinct alerts, want 11", len(byTx))
+	}
 }
