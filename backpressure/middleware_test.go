@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,8 +92,18 @@ func TestMiddlewareSheds(t *testing.T) {
 func TestMiddlewareBudget(t *testing.T) {
 	l := New(Options{})
 	handler := l.Middleware(2 * time.Second)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := r.Context().Deadline(); ok {
-			t.Error("the middleware set a deadline on the request context")
+		// An admitted request's budget counts from arrival: the middleware
+		// puts its deadline on the context; an unmetered one gets none.
+		dl, ok := r.Context().Deadline()
+		h := r.Header.Get("X-Timeout-Ms")
+		if ms, err := strconv.Atoi(h); h == "" || (err == nil && ms >= 1) {
+			if !ok {
+				t.Error("an admitted request has no deadline")
+			} else if time.Until(dl) > 2*time.Second {
+				t.Errorf("deadline %s away, beyond the budget", time.Until(dl))
+			}
+		} else if ok {
+			t.Error("an unmetered request got a deadline")
 		}
 		if r.Header.Get("X-Timeout-Ms") == "soon" {
 			http.Error(w, "bad header", http.StatusBadRequest)
