@@ -34,10 +34,15 @@ type running struct {
 
 func startService(t testing.TB, dir, brokers string) *running {
 	t.Helper()
-	cfg := service.Config{
-		HTTPAddr: "127.0.0.1:0", DataDir: dir, KafkaBrokers: brokers, EmbeddedKafkaAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
+	return startConfig(t, service.Config{DataDir: dir, KafkaBrokers: brokers})
+}
+
+// startConfig runs the service with cfg on loopback ports until the test
+// ends, and waits for its Kafka side.
+func startConfig(t testing.TB, cfg service.Config) *running {
+	t.Helper()
+	cfg.HTTPAddr, cfg.EmbeddedKafkaAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := service.New(ctx, cfg)
 	if err != nil {

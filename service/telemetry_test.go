@@ -1,9 +1,7 @@
 package service_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,25 +19,7 @@ import (
 func startInstrumented(t *testing.T) (*running, *telemetrytest.Telemetry) {
 	t.Helper()
 	tt := telemetrytest.New()
-	cfg := service.Config{
-		HTTPAddr: "127.0.0.1:0", DataDir: t.TempDir(), KafkaBrokers: "embedded", EmbeddedKafkaAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Telemetry: tt.Telemetry,
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := service.New(ctx, cfg)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-s.KafkaReady():
-	case <-time.After(30 * time.Second):
-		t.Fatal("kafka side not ready")
-	}
-	return &running{Service: s, broker: s.Brokers()[0], stop: cancel}, tt
+	return startConfig(t, service.Config{DataDir: t.TempDir(), KafkaBrokers: "embedded", Telemetry: tt.Telemetry}), tt
 }
 
 const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
