@@ -45,6 +45,13 @@ type GeneratorConfig struct {
 	RunID     string  // prefix of every transaction_id, so runs never collide
 	// Now is the clock for event times; time.Now when nil.
 	Now func() time.Time
+	// MinCardGap keeps the hottest cards from transacting more often than
+	// once per gap (of the clock): a draw of a hot card used more recently
+	// goes to a uniformly drawn cold card instead. Without it, the Zipf
+	// head would make a few cards trip the velocity rules at any high rate.
+	// The redirected draws land on the cold cards, so at high rates Cards
+	// must be large (see Generator). Default 2m; negative turns it off.
+	MinCardGap time.Duration
 }
 
 // Generator produces realistic, labelled traffic deterministically per
@@ -54,6 +61,13 @@ type GeneratorConfig struct {
 // whose transactions come one after another (see the Scenario constants).
 // Event times are the clock's now, minus scenario offsets (never in the
 // future). Card ids are "card_" + 12 digits, never a raw card number.
+//
+// Velocity rules see what a card does per minute, so the traffic is only
+// realistic when Cards is large beside the rate: at 1000/s, 10,000 cards
+// average 6 transactions a minute each, and the service's velocity rules
+// will flag ordinary traffic (false positives in the detection stats). Use
+// a million cards or more at thousands per second for realistic detection
+// figures.
 type Generator struct {
 	cfg     GeneratorConfig
 	rng     *rand.Rand
@@ -61,6 +75,7 @@ type Generator struct {
 	merchZ  *rand.Zipf
 	n       uint64
 	pending []Event
+	hotUsed []int64 // last use (unix ns) of the hottest cards, by rank
 	pStart  float64 // probability of starting a scenario at a normal step
 }
 
@@ -80,6 +95,9 @@ func NewGenerator(cfg GeneratorConfig) *Generator {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MinCardGap == 0 {
+		cfg.MinCardGap = 2 * time.Minute
+	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	f := math.Min(math.Max(cfg.FraudRate, 0), 1)
 	var p float64
@@ -89,12 +107,33 @@ func NewGenerator(cfg GeneratorConfig) *Generator {
 		p = f / (meanScenarioLen*(1-f) + f)
 	}
 	return &Generator{
-		cfg:    cfg,
-		rng:    rng,
-		cardZ:  rand.NewZipf(rng, 1.1, 4, uint64(cfg.Cards-1)),
-		merchZ: rand.NewZipf(rng, 1.2, 2, uint64(cfg.Merchants-1)),
-		pStart: p,
+		cfg:     cfg,
+		rng:     rng,
+		cardZ:   rand.NewZipf(rng, 1.1, 30, uint64(cfg.Cards-1)), // hottest card ~0.75%, hottest 1% ~30%
+		merchZ:  rand.NewZipf(rng, 1.2, 2, uint64(cfg.Merchants-1)),
+		pStart:  p,
+		hotUsed: make([]int64, min(cfg.Cards/2, hotCards)),
 	}
+}
+
+// hotCards is how many of the hottest cards MinCardGap applies to (8 bytes
+// each); colder ones recur rarely enough on their own: with a million
+// cards at 1000/s, rank 65536 sees about 0.07 transactions a minute.
+const hotCards = 65536
+
+// drawCard draws a card rank from the Zipf distribution, sending a draw of
+// a hot card still within MinCardGap of its last use to a uniform cold card.
+func (g *Generator) drawCard(now time.Time) uint64 {
+	rank := g.cardZ.Uint64()
+	hot := uint64(len(g.hotUsed))
+	if g.cfg.MinCardGap < 0 || rank >= hot {
+		return rank
+	}
+	if last := g.hotUsed[rank]; last != 0 && now.UnixNano()-last < int64(g.cfg.MinCardGap) {
+		return hot + g.rng.Uint64N(uint64(g.cfg.Cards)-hot)
+	}
+	g.hotUsed[rank] = now.UnixNano()
+	return rank
 }
 
 // Next returns the next event; a generator never runs out.
@@ -208,7 +247,8 @@ func (g *Generator) status() fraud.Status {
 }
 
 func (g *Generator) normal() Event {
-	c := g.card(g.cardZ.Uint64())
+	now := g.cfg.Now()
+	c := g.card(g.drawCard(now))
 	var m merchant
 	if g.rng.IntN(10) < 7 {
 		m = g.merchant(c.favourites[g.rng.IntN(3)])
@@ -219,7 +259,7 @@ func (g *Generator) normal() Event {
 	if g.rng.IntN(100) < 3 { // travel
 		country = countries[g.rng.IntN(len(countries))]
 	}
-	return Event{Tx: g.tx(c, m, g.amount(c.median), country, g.cfg.Now(), g.status())}
+	return Event{Tx: g.tx(c, m, g.amount(c.median), country, now, g.status())}
 }
 
 // victim picks a card uniformly: fraud hits cold cards as well as hot ones.
@@ -234,11 +274,14 @@ func (g *Generator) startScenario() {
 		step := time.Duration(2+g.rng.IntN(4)) * time.Second // span <= 11*5s = 55s
 		m := g.merchant(g.merchZ.Uint64())
 		m.channel = "ecom"
+		approved := 0
 		for k := range n {
+			// Mostly declined or failed; at most a quarter get through.
 			st := fraud.StatusDeclined
 			switch x := g.rng.IntN(10); {
-			case x < 2:
+			case x < 2 && approved < n/4:
 				st = fraud.StatusApproved
+				approved++
 			case x < 5:
 				st = fraud.StatusFailed
 			}

@@ -51,6 +51,7 @@ const usage = `scorer: real-time fraud scoring
 
 usage:
   scorer serve [flags]     run the service (HTTP API, Kafka consumer, alert relay)
+  scorer loadtest [flags]  drive a scorer with open-loop load and report latency
   scorer dlq replay [flags] re-drive dead-lettered records to their source topic
   scorer healthcheck       exit 0 when the service at --url answers 200 (for HEALTHCHECK)
   scorer version           print the version
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
+	case "loadtest":
+		return loadtestCommand(ctx, args[1:], stdout, stderr)
 	case "dlq":
 		return dlqCommand(ctx, args[1:], stdout, stderr)
 	case "healthcheck":

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fraudscore/scorer/loadtest"
+)
+
+// loadtestCommand runs "scorer loadtest": open-loop load against the
+// service over HTTP or Kafka, with a text summary on stdout, a progress line
+// every second on stderr, optional JSON and HTML reports, and exit code 99
+// when a threshold (--max-p99, --max-error-rate) is broken.
+func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	mode := fs.String("mode", "http", "http (POST {target}/score) or kafka (produce to --topic, time alerts on --alerts-topic)")
+	target := fs.String("target", "http://127.0.0.1:8080", "base URL of the service (http mode)")
+	token := fs.String("token", "", "bearer token (http mode, when the service has auth on)")
+	timeoutMs := fs.Int("timeout-ms", 0, "X-Timeout-Ms sent with each request (http mode; 0: not sent)")
+	clientTimeout := fs.Duration("client-timeout", 10*time.Second, "client-side timeout of one request or produce")
+	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated Kafka brokers (kafka mode)")
+	topic := fs.String("topic", "transactions", "topic to produce to (kafka mode)")
+	alertsTopic := fs.String("alerts-topic", "fraud.alerts", "alerts topic read for end-to-end latency (kafka mode; empty: off)")
+	drain := fs.Duration("drain", 5*time.Second, "how long to wait for outstanding alerts after the last produce (kafka mode)")
+	rate := fs.Float64("rate", 100, "requests per second (single stage, with --duration)")
+	duration := fs.Duration("duration", 10*time.Second, "length of the run (single stage, with --rate)")
+	stages := fs.String("stages", "", "stages duration:rate,... e.g. 10s:1000,30s:5000 (overrides --rate/--duration)")
+	maxInFlight := fs.Int("max-inflight", 256, "most requests in flight (workers and connections)")
+	slack := fs.Duration("slack", loadtest.DefaultSlack, "how long past its due time a request may wait for a free worker before it is dropped")
+	seed := fs.Uint64("seed", 1, "generator seed: the same seed gives the same traffic")
+	cards := fs.Int("cards", 10000, "distinct cards (Zipf-distributed activity)")
+	fraudRate := fs.Float64("fraud-rate", 0.01, "fraction of labelled fraud transactions")
+	replay := fs.String("replay", "", "JSONL transaction log to replay instead of generating (event times shifted to end now)")
+	labels := fs.String("labels", "", "CSV transaction_id,is_fraud labelling the --replay log")
+	runID := fs.String("run-id", "", "prefix of every transaction_id (default: random)")
+	out := fs.String("out", "", "write the JSON report to this file")
+	htmlOut := fs.String("html", "", "write a self-contained HTML report to this file")
+	maxP99 := fs.Duration("max-p99", 0, "fail (exit 99) when the p99 latency exceeds this (0: off)")
+	maxErrRate := fs.Float64("max-error-rate", 1, "fail (exit 99) when errors/sent exceeds this; errors are transport errors, 4xx and 5xx except 503 (1: off)")
+	progress := fs.Bool("progress", true, "print a progress line every second on stderr")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: scorer loadtest [flags]\n\n"+
+			"Open-loop load: request i is due at start + i/rate and latency is measured from\n"+
+			"that due time. A request that finds every worker busy for longer than --slack\n"+
+			"past its due time is dropped (counted, never queued). Exit 99 when a threshold\n"+
+			"is broken.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+
+	var sched loadtest.Schedule
+	if *stages != "" {
+		s, err := loadtest.ParseStages(*stages)
+		if err != nil {
+			return err
+		}
+		sched = s
+	} else {
+		if *rate <= 0 || *duration <= 0 {
+			return errors.New("--rate and --duration must be positive")
+		}
+		sched = loadtest.Schedule{{Duration: *duration, Rate: *rate}}
+	}
+	if *maxInFlight <= 0 {
+		return errors.New("--max-inflight must be positive")
+	}
+	if *runID == "" {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		*runID = "lt" + time.Now().UTC().Format("060102T150405") + "-" + hex.EncodeToString(b[:])
+	}
+
+	var src loadtest.Source
+	if *replay != "" {
+		var lab map[string]bool
+		if *labels != "" {
+			l, err := loadtest.ReadLabels(*labels)
+			if err != nil {
+				return err
+			}
+			lab = l
+		}
+		r, err := loadtest.OpenReplay(*replay, *runID, lab, nil)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		src = r
+	} else {
+		src = loadtest.NewGenerator(loadtest.GeneratorConfig{Seed: *seed, Cards: *cards, FraudRate: *fraudRate, RunID: *runID})
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var tgt loadtest.Target
+	var where string
+	switch *mode {
+	case "http":
+		t := loadtest.NewHTTPTarget(loadtest.HTTPConfig{BaseURL: *target, Token: *token, TimeoutMs: *timeoutMs,
+			Timeout: *clientTimeout, MaxInFlight: *maxInFlight})
+		defer t.Close()
+		tgt, where = t, strings.TrimRight(*target, "/")+"/score"
+	case "kafka":
+		t, err := loadtest.NewKafkaTarget(ctx, loadtest.KafkaConfig{Brokers: strings.Split(*brokers, ","), Topic: *topic,
+			AlertsTopic: *alertsTopic, RunID: *runID, MaxInFlight: *maxInFlight, Drain: *drain, Timeout: *clientTimeout})
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		tgt, where = t, *brokers+"/"+*topic
+	default:
+		return fmt.Errorf("--mode %q: want http or kafka", *mode)
+	}
+
+	cfg := loadtest.Config{Schedule: sched, MaxInFlight: *maxInFlight, Slack: *slack}
+	if *progress {
+		cfg.Progress = stderr
+	}
+	rep, runErr := loadtest.Run(ctx, cfg, src, tgt)
+	if rep == nil {
+		return runErr
+	}
+	rep.Mode, rep.Target, rep.RunID = *mode, where, *runID
+	if r, ok := src.(*loadtest.Replay); ok && r.Err() != nil && runErr == nil {
+		runErr = r.Err() // the report of what was sent is still written
+	}
+	if err := rep.WriteText(stdout); err != nil {
+		return err
+	}
+	if *out != "" {
+		if err := rep.WriteFile(*out, false); err != nil {
+			return err
+		}
+	}
+	if *htmlOut != "" {
+		if err := rep.WriteFile(*htmlOut, true); err != nil {
+			return err
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if err := rep.Check(loadtest.Thresholds{MaxP99: *maxP99, MaxErrorRate: *maxErrRate}); err != nil {
+		return &exitError{code: 99, err: err}
+	}
+	return nil
+}

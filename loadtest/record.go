@@ -1,0 +1,202 @@
+package loadtest
+
+import (
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/fraudscore/scorer/fraud"
+)
+
+// Histogram bounds: microseconds, 1us .. 60s, 3 significant digits.
+const (
+	histMin    = 1
+	histMax    = 60_000_000
+	histDigits = 3
+)
+
+func newHist() *hdr.Histogram { return hdr.New(histMin, histMax, histDigits) }
+
+func recordDur(h *hdr.Histogram, d time.Duration) {
+	us := d.Microseconds()
+	us = min(max(us, histMin), histMax)
+	_ = h.RecordValue(us) // in range by construction
+}
+
+// Outcome is what a Target reports for one send.
+type Outcome struct {
+	// Status is the HTTP status code as a string ("200", "503"), "acked"
+	// for a Kafka produce, or "error" for a transport error.
+	Status string
+	// OK means success: a 2xx answer, or a Kafka acknowledgement.
+	OK bool
+	// Decision is the decision of a 200 answer, "" otherwise.
+	Decision fraud.Decision
+	// Err describes a failure for the error samples; it never holds a
+	// request body.
+	Err string
+}
+
+// recorder accumulates what the workers observe. One mutex is enough: a
+// record is a few hundred nanoseconds and the pacer rarely exceeds tens of
+// thousands per second.
+type recorder struct {
+	mu      sync.Mutex
+	start   time.Time
+	lat     *hdr.Histogram // from the due time
+	svc     *hdr.Histogram // from the actual send
+	status  map[string]int64
+	ok      int64
+	errs    int64
+	shed    int64
+	dropped int64
+	sent    int64
+	det     Detection
+	samples []string
+	last    time.Time // completion of the latest response
+
+	// The current second of the timeline (by completion time).
+	secIdx  int64
+	sec     *hdr.Histogram
+	secStat Second
+	seconds []Second
+}
+
+// Second is one second of the timeline, by completion time.
+type Second struct {
+	T       int64   `json:"t"` // seconds since the start
+	Count   int64   `json:"count"`
+	OK      int64   `json:"ok"`
+	Errors  int64   `json:"errors"`
+	Shed    int64   `json:"shed"`
+	Dropped int64   `json:"dropped"`
+	P50Ms   float64 `json:"p50_ms"`
+	P99Ms   float64 `json:"p99_ms"`
+	MaxMs   float64 `json:"max_ms"`
+}
+
+func newRecorder(start time.Time) *recorder {
+	return &recorder{start: start, lat: newHist(), svc: newHist(), sec: hdr.New(histMin, histMax, 2),
+		status: map[string]int64{}, last: start}
+}
+
+// advance moves the timeline to the second of t, closing the seconds before.
+// Called with mu held.
+func (r *recorder) advance(t time.Time) {
+	idx := int64(t.Sub(r.start) / time.Second)
+	for r.secIdx < idx {
+		s := r.secStat
+		s.T = r.secIdx
+		if r.sec.TotalCount() > 0 {
+			s.P50Ms = usToMs(r.sec.ValueAtQuantile(50))
+			s.P99Ms = usToMs(r.sec.ValueAtQuantile(99))
+			s.MaxMs = usToMs(r.sec.Max())
+		}
+		r.seconds = append(r.seconds, s)
+		r.sec.Reset()
+		r.secStat = Second{}
+		r.secIdx++
+	}
+}
+
+func (r *recorder) drop(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.advance(now)
+	r.dropped++
+	r.secStat.Dropped++
+}
+
+// panLike finds digit runs that could be card numbers, so that error samples
+// (which may quote a server's answer) never carry one.
+var panLike = regexp.MustCompile(`[0-9][0-9 -]{11,}[0-9]`)
+
+func (r *recorder) record(ev *Event, sent, done time.Time, out Outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.advance(done)
+	if done.After(r.last) {
+		r.last = done
+	}
+	r.sent++
+	r.secStat.Count++
+	lat := done.Sub(ev.Due)
+	recordDur(r.lat, lat)
+	recordDur(r.svc, done.Sub(sent))
+	recordDur(r.sec, lat)
+	r.status[out.Status]++
+	switch {
+	case out.OK:
+		r.ok++
+		r.secStat.OK++
+	case out.Status == "503":
+		r.shed++
+		r.secStat.Shed++
+	default:
+		r.errs++
+		r.secStat.Errors++
+		if len(r.samples) < 5 {
+			msg := out.Err
+			if msg == "" {
+				msg = "status " + out.Status
+			}
+			r.samples = append(r.samples, panLike.ReplaceAllString(msg, "[digits]"))
+		}
+	}
+	if out.Status == "200" && out.Decision != "" {
+		r.det.add(ev.Fraud, out.Decision.Alerting())
+	}
+}
+
+func usToMs(us int64) float64 { return float64(us) / 1000 }
+
+// progress is the live line: cumulative counts and the p99 so far.
+func (r *recorder) progress(now time.Time, inflight int64, lastSent *int64) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rate := r.sent - *lastSent
+	*lastSent = r.sent
+	return "[" + strconv.FormatInt(int64(now.Sub(r.start).Round(time.Second)/time.Second), 10) + "s] " +
+		"rate " + strconv.FormatInt(rate, 10) + "/s  in-flight " + strconv.FormatInt(inflight, 10) +
+		"  p99 " + fmtMs(usToMs(r.lat.ValueAtQuantile(99))) +
+		"  ok " + strconv.FormatInt(r.ok, 10) + "  shed " + strconv.FormatInt(r.shed, 10) +
+		"  errors " + strconv.FormatInt(r.errs, 10) + "  dropped " + strconv.FormatInt(r.dropped, 10)
+}
+
+// Detection counts how the service's decisions match the labels: a
+// positive prediction is a review or decline. Only 200 answers count (HTTP);
+// in Kafka mode a positive is an alert seen on the alerts topic.
+type Detection struct {
+	TP        int64   `json:"tp"`
+	FP        int64   `json:"fp"`
+	FN        int64   `json:"fn"`
+	TN        int64   `json:"tn"`
+	Precision float64 `json:"precision"` // 0 when nothing was predicted positive
+	Recall    float64 `json:"recall"`    // 0 when nothing labelled fraud was scored
+}
+
+func (d *Detection) add(fraud, predicted bool) {
+	switch {
+	case fraud && predicted:
+		d.TP++
+	case !fraud && predicted:
+		d.FP++
+	case fraud:
+		d.FN++
+	default:
+		d.TN++
+	}
+}
+
+func (d *Detection) finish() {
+	d.Precision, d.Recall = 0, 0
+	if d.TP+d.FP > 0 {
+		d.Precision = float64(d.TP) / float64(d.TP+d.FP)
+	}
+	if d.TP+d.FN > 0 {
+		d.Recall = float64(d.TP) / float64(d.TP+d.FN)
+	}
+}
