@@ -53,6 +53,7 @@ usage:
   scorer serve [flags]     run the service (HTTP API, Kafka consumer, alert relay)
   scorer loadtest [flags]  drive a scorer with open-loop load and report latency
   scorer dlq replay [flags] re-drive dead-lettered records to their source topic
+  scorer noop [flags]      a no-op POST /score on chi, the baseline of the benchmarks
   scorer healthcheck       exit 0 when the service at --url answers 200 (for HEALTHCHECK)
   scorer version           print the version
 
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return loadtestCommand(ctx, args[1:], stdout, stderr)
 	case "dlq":
 		return dlqCommand(ctx, args[1:], stdout, stderr)
+	case "noop":
+		return noop(ctx, args[1:], stderr)
 	case "healthcheck":
 		return healthcheck(ctx, args[1:], stderr)
 	case "version", "--version", "-version":
