@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -50,6 +51,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for in-flight work")
 	fs.StringVar(&c.AuthTokensFile, "auth-tokens-file", "", "file of accepted bearer tokens, one a line; reloaded on SIGHUP (default: auth off)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	memLimit := fs.Int64("memory-limit-mib", 450, "soft memory limit for the Go runtime in MiB (GOMEMLIMIT wins when set; 0: none)")
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060; off when empty)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -61,6 +63,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	c.Logger = slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl})))
 	c.Version = version()
 
+	// Go lets the heap grow to twice the live data before collecting; with
+	// a million cards that alone is the difference between about 400 and
+	// 760 MiB of RSS. A soft limit makes the collector work harder instead.
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && *memLimit > 0 {
+		debug.SetMemoryLimit(*memLimit << 20)
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *pprofAddr != "" {
