@@ -6,6 +6,7 @@
 package stream
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -53,6 +55,9 @@ type Config struct {
 	// partition [256]. When a partition's queue is full, fetching waits:
 	// the topic is the buffer, not memory.
 	MaxInFlight int
+	// Lanes is how many records of one partition are processed at once,
+	// spread by key so that each card's records stay in order [8].
+	Lanes int
 	// CommitInterval is how often processed offsets are committed [100ms].
 	CommitInterval time.Duration
 	Logger         *slog.Logger
@@ -98,6 +103,9 @@ func New(cfg Config) *Consumer {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 256
 	}
+	if cfg.Lanes <= 0 {
+		cfg.Lanes = 8
+	}
 	if cfg.CommitInterval <= 0 {
 		cfg.CommitInterval = 100 * time.Millisecond
 	}
@@ -129,7 +137,7 @@ var errStopped = errors.New("stream: consumer stopped before commit")
 // Run consumes until ctx ends. It then stops fetching, lets each partition
 // finish the record in hand, commits what was processed and leaves the
 // group. Records fetched but not processed are delivered again later.
-func (c *Consumer) Run(ctx context.Context) error {
+func (c *Consumer) Run(ctx context.Context) (err error) {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           c.cfg.Brokers,
 		GroupID:           c.cfg.GroupID,
@@ -162,6 +170,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if err := r.Close(); err != nil {
 			c.log.Warn("kafka reader close", "err", err)
 		}
+		// A worker that failed stopped the fetch loop itself; its error is
+		// known only once it has returned.
+		if e, ok := failed.Load().(error); ok && err == nil {
+			err = e
+		}
 	}()
 
 	for {
@@ -188,7 +201,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := c.work(wctx, r, m.Partition, ch); err != nil {
+				if err := c.work(wctx, r, m.Partition, ch, stopWorkers); err != nil {
 					failed.Store(err)
 					stopWorkers()
 				}
@@ -201,32 +214,124 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 }
 
-// work processes one partition's records in order.
-func (c *Consumer) work(ctx context.Context, r *kafka.Reader, partition int, ch <-chan kafka.Message) error {
+// work processes one partition's records. Records are spread over
+// Lanes by key (the card_id), each lane in order, so one card's records
+// are applied in the order of the partition while the durable commits of
+// different cards overlap (and group-commit together). Offsets are
+// committed in partition order: only up to the first record not yet
+// processed, so a crash redelivers, never skips.
+func (c *Consumer) work(ctx context.Context, r *kafka.Reader, partition int, ch <-chan kafka.Message, stop func()) error {
 	st := c.cfg.Pipeline.Store.NewStream()
-	for m := range ch {
-		if ctx.Err() != nil {
-			continue // drain without processing: redelivered after restart
+	type outcome struct {
+		m   kafka.Message
+		err error
+	}
+	const laneDepth = 16
+	lanes := make([]chan kafka.Message, c.cfg.Lanes)
+	// Room for every record a lane can hold, so lanes never block on it.
+	results := make(chan outcome, c.cfg.Lanes*(laneDepth+1)+1)
+	var wg sync.WaitGroup
+	for i := range lanes {
+		lanes[i] = make(chan kafka.Message, laneDepth)
+		wg.Add(1)
+		go func(in <-chan kafka.Message) {
+			defer wg.Done()
+			for m := range in {
+				err := ctx.Err()
+				if err == nil {
+					err = c.process(ctx, st, m)
+				}
+				if err == nil && c.cfg.beforeCommit != nil {
+					if e := c.cfg.beforeCommit(m); e != nil {
+						err = errors.Join(errStopped, e)
+					}
+				}
+				results <- outcome{m, err}
+			}
+		}(lanes[i])
+	}
+	defer wg.Wait()
+
+	// pending are the offsets handed to lanes, in partition order; done
+	// holds the outcomes that arrived out of order.
+	var pending []int64
+	done := map[int64]outcome{}
+	var firstErr error
+	src := ch
+	// Records taken and not yet resolved stay below the room in results,
+	// so a lane never blocks handing back an outcome while this loop is
+	// blocked handing it a record.
+	maxPending := cap(results) - 1
+	for src != nil || len(pending) > 0 {
+		var in <-chan kafka.Message
+		if len(pending) < maxPending {
+			in = src
 		}
-		if err := c.process(ctx, st, m); err != nil {
-			if ctx.Err() != nil {
+		select {
+		case m, ok := <-in:
+			if !ok {
+				src = nil
+				for _, l := range lanes {
+					close(l)
+				}
 				continue
 			}
-			return err
-		}
-		if c.cfg.beforeCommit != nil {
-			if err := c.cfg.beforeCommit(m); err != nil {
-				return errors.Join(errStopped, err)
+			pending = append(pending, m.Offset)
+			lanes[laneOf(m.Key, len(lanes))] <- m
+		case o := <-results:
+			done[o.m.Offset] = o
+			if o.err != nil && firstErr == nil && !errors.Is(o.err, context.Canceled) {
+				firstErr = o.err
+				stop() // stop fetching; what is queued is skipped and redelivered
+			}
+			var last *kafka.Message
+			for len(pending) > 0 {
+				h, ok := done[pending[0]]
+				if !ok || h.err != nil {
+					break
+				}
+				delete(done, pending[0])
+				pending = pending[1:]
+				last = &h.m
+				c.processed.Add(1)
+			}
+			if last != nil && firstErr == nil {
+				if err := r.CommitMessages(context.WithoutCancel(ctx), *last); err != nil {
+					// Processed records are idempotent: a redelivery is a
+					// duplicate, so a failed commit costs only a repeat.
+					c.log.Warn("offset commit failed", "partition", partition, "offset", last.Offset, "err", err)
+				}
+			}
+			if len(pending) > 0 {
+				if h, ok := done[pending[0]]; ok && h.err != nil {
+					// The head failed (or was skipped on shutdown): nothing
+					// after it may be committed. Drop the rest as it comes.
+					delete(done, pending[0])
+					pending = pending[1:]
+					firstErr = cmp.Or(firstErr, h.err)
+					for len(pending) > 0 {
+						if _, ok := done[pending[0]]; !ok {
+							break
+						}
+						delete(done, pending[0])
+						pending = pending[1:]
+					}
+				}
 			}
 		}
-		if err := r.CommitMessages(context.WithoutCancel(ctx), m); err != nil {
-			// The record is processed and idempotent: a redelivery is a
-			// duplicate, so a failed commit costs only a repeat.
-			c.log.Warn("offset commit failed", "partition", partition, "offset", m.Offset, "err", err)
-		}
-		c.processed.Add(1)
 	}
-	return nil
+	if errors.Is(firstErr, context.Canceled) {
+		return nil
+	}
+	return firstErr
+}
+
+// laneOf maps a record key to a lane; records without a key share lane 0.
+func laneOf(key []byte, n int) int {
+	if len(key) == 0 || n <= 1 {
+		return 0
+	}
+	return int(xxhash.Sum64(key) % uint64(n))
 }
 
 // process scores one record, or dead-letters it. It returns an error only

@@ -166,3 +166,62 @@ func TestFullPartitionQueueSlowsFetching(t *testing.T) {
 		t.Errorf("processed %d, want 40", p)
 	}
 }
+
+func TestLanesCommitOnlyWhatIsProcessedAcrossACrash(t *testing.T) {
+	f := setup(t)
+	now := time.Now().Add(-time.Minute)
+	var msgs []kafka.Message
+	for i := range 48 {
+		card := fmt.Sprint("card_l", i%8)
+		msgs = append(msgs, kafka.Message{Key: []byte(card), Value: []byte(fmt.Sprintf(
+			`{"transaction_id":"l-%d","card_id":%q,"amount":100,"currency":"USD","event_time":%q}`,
+			i, card, now.Add(time.Duration(i)*time.Second).Format(time.RFC3339)))})
+	}
+	kafkatest.Produce(t, f.broker, "transactions", msgs...)
+
+	// Crash on the 20th record to finish, while other lanes are mid-way.
+	var seen atomic.Int32
+	c1 := f.consumer(func(m kafka.Message) error {
+		if seen.Add(1) == 20 {
+			return errCrash
+		}
+		time.Sleep(time.Millisecond)
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c1.Run(ctx); !errors.Is(err, errCrash) {
+		t.Fatalf("first run ended with %v, want the simulated crash", err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	c2 := f.consumer(nil)
+	done := make(chan error, 1)
+	go func() { done <- c2.Run(rctx) }()
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		all := true
+		for i := range 48 {
+			if _, ok, _ := f.store.Lookup(fmt.Sprint("l-", i)); !ok {
+				all = false
+				break
+			}
+		}
+		if all {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not every record was processed after the restart: an offset was committed past an unprocessed record")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		feats, _ := f.store.FeaturesAt(context.Background(), fmt.Sprint("card_l", i), now.Add(50*time.Second))
+		if n, _ := feats.Get("card_tx_count_5m"); n != 6 {
+			t.Errorf("card_l%d counted %v, want 6", i, n)
+		}
+	}
+}
