@@ -141,6 +141,11 @@ func (op *Op) apply(st *Stream) error {
 	}
 	op.persist = t >= horizon
 	if op.persist {
+		// Known before its event can reach Badger, so that no load of this
+		// card skips events that are there.
+		s.known.add(card, s.opt.Now())
+	}
+	if op.persist {
 		if over := len(l.events) + 1 - s.opt.MaxEventsPerCard; over > 0 {
 			cut := l.events[over-1].t + 1
 			n := l.trimBefore(cut, false, func(e event) { op.deletes = append(op.deletes, eventKey(card, e.t, e.txh)) })
@@ -211,8 +216,12 @@ func (s *Store) evictLocked(sh *cardShard, n int) {
 	}
 }
 
-// load reads a card's events from Badger.
+// load reads a card's events from Badger. A card the known-cards filter
+// has never seen has none: it costs no Badger read.
 func (s *Store) load(card string) (*cardLog, error) {
+	if !s.known.mayContain(card, s.opt.Now()) {
+		return &cardLog{}, nil
+	}
 	s.stats.loads.Add(1)
 	l := &cardLog{}
 	prefix := make([]byte, 0, len(card)+2)

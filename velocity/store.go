@@ -1,6 +1,7 @@
 package velocity
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -80,6 +81,7 @@ type Store struct {
 	cards  [cardShards]cardShard
 	claims [claimShards]claimShard
 	seen   *seenFilter
+	known  *seenFilter // cards that may have events in Badger
 
 	streamTime atomic.Int64 // largest event time seen, Unix ns; math.MinInt64 when none
 
@@ -217,6 +219,9 @@ func Open(db *badger.DB, opt Options) (*Store, error) {
 	}
 	if err := s.loadFeatureSets(); err != nil {
 		return nil, fmt.Errorf("velocity: feature sets: %w", err)
+	}
+	if err := s.rebuildKnownCards(); err != nil {
+		return nil, fmt.Errorf("velocity: rebuild known cards: %w", err)
 	}
 	if err := s.rebuildSeenFilter(); err != nil {
 		return nil, fmt.Errorf("velocity: rebuild seen filter: %w", err)
@@ -445,4 +450,44 @@ func (s *Store) loadFeatureSets() error {
 		return err
 	}
 	return txn.CommitAt(s.ts, nil)
+}
+
+// knownCardsRetention: a card's anchor event is kept for ever, so the
+// known-cards filter never forgets by age; only its size bound can make it
+// distrust itself (then every miss reads Badger, as without it).
+const knownCardsRetention = 100 * 365 * 24 * time.Hour
+
+// rebuildKnownCards loads the cards that have events in Badger (keys only,
+// one entry per card) into the known-cards filter.
+func (s *Store) rebuildKnownCards() error {
+	gens := (s.opt.MaxSeenFilterIDs*4 + filterGenCap - 1) / filterGenCap
+	s.known = newSeenFilter(knownCardsRetention, gens)
+	now := s.opt.Now()
+	n := 0
+	var last []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		o := badger.DefaultIteratorOptions
+		o.PrefetchValues = false
+		o.Prefix = []byte{prefixEvent}
+		it := txn.NewIterator(o)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(k) < 18 {
+				continue
+			}
+			card := k[1 : len(k)-17]
+			if bytes.Equal(card, last) {
+				continue
+			}
+			last = append(last[:0], card...)
+			s.known.add(string(card), now)
+			n++
+		}
+		return nil
+	})
+	if n > gens*filterGenCap {
+		s.known.distrust(now)
+	}
+	return err
 }

@@ -474,3 +474,23 @@ func TestSweepDeletesQuietCardsEventsButTheAnchor(t *testing.T) {
 		t.Errorf("a second sweep deleted %d", n)
 	}
 }
+
+func TestNewCardsCostNoBadgerRead(t *testing.T) {
+	s := openStore(t, velocity.Options{MaxCachedCards: 256})
+	for i := range 500 {
+		score(t, s, ev{id: fmt.Sprint("n", i), amount: 1}.tx(fmt.Sprint("new", i)))
+	}
+	if got := s.Stats().CardLoads; got != 0 {
+		t.Errorf("%d Badger loads for cards never seen before, want 0", got)
+	}
+	// Evicted cards are known, and do load.
+	for i := range 500 {
+		op := score(t, s, ev{id: fmt.Sprint("m", i), at: time.Second, amount: 1}.tx(fmt.Sprint("new", i)))
+		if got := feature(t, op.Features, "card_tx_count_1m"); got != 2 {
+			t.Fatalf("new%d count = %v after eviction, want 2", i, got)
+		}
+	}
+	if s.Stats().CardLoads == 0 {
+		t.Error("evicted cards were not loaded from Badger")
+	}
+}
