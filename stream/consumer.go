@@ -177,6 +177,7 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 		}
 	}()
 
+	var lastLag time.Time
 	for {
 		m, err := r.FetchMessage(wctx)
 		if err != nil {
@@ -193,7 +194,12 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 			}
 			continue
 		}
-		c.lag.Store(r.Stats().Lag)
+		// Stats takes locks and builds a snapshot: sample the lag, don't
+		// pay for it on every record.
+		if now := time.Now(); now.Sub(lastLag) > 250*time.Millisecond {
+			c.lag.Store(r.Stats().Lag)
+			lastLag = now
+		}
 		ch, ok := workers[m.Partition]
 		if !ok {
 			ch = make(chan kafka.Message, c.cfg.MaxInFlight)

@@ -143,7 +143,9 @@ func (op *Op) apply(st *Stream) error {
 	if op.persist {
 		// Known before its event can reach Badger, so that no load of this
 		// card skips events that are there.
-		s.known.add(card, s.opt.Now())
+		if now := s.opt.Now(); !s.known.mayContain(card, now) {
+			s.known.add(card, now)
+		}
 	}
 	if op.persist {
 		if over := len(l.events) + 1 - s.opt.MaxEventsPerCard; over > 0 {
