@@ -10,14 +10,16 @@ import (
 // FallbackReserve is the time WithFallback keeps for its fallback: the
 // primary model is called with its deadline moved this much earlier, so
 // that when the primary is cut off at its deadline the fallback (an
-// in-process model, microseconds) still answers before the caller's.
+// in-process model, microseconds) still answers before the caller's. It is
+// generous because a loaded 2-core machine can be late to wake a goroutine
+// by several milliseconds: 5 ms was seen to leave the rules alone to answer.
 //
 // Inside an Engine the budget then splits as
 //
 //	request deadline
 //	  - Options.Reserve  (the engine's own, for the rules)  = the model's deadline
 //	  - FallbackReserve                                      = the primary's deadline
-const FallbackReserve = 5 * time.Millisecond
+const FallbackReserve = 25 * time.Millisecond
 
 // ErrFallback is an Output's Cause when a Model marked its Prediction
 // Degraded without saying why.
