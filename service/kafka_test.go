@@ -372,12 +372,12 @@ func TestSlowBrokerDoesNotSlowScoring(t *testing.T) {
 	r.post(t, txJSON("warm", "card_w", 900000, now, ""))
 	kafkatest.WaitFor(t, broker, "fraud.alerts", 1, 30*time.Second)
 
-	// Every produce request now takes 400 ms at the broker.
+	// Every produce request now takes a second at the broker.
 	var slow atomic.Bool
 	slow.Store(true)
 	cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
 		if slow.Load() {
-			time.Sleep(400 * time.Millisecond)
+			time.Sleep(time.Second)
 		}
 		return nil, nil, false
 	})
@@ -389,8 +389,10 @@ func TestSlowBrokerDoesNotSlowScoring(t *testing.T) {
 		}
 		worst = max(worst, took)
 	}
-	t.Logf("slowest POST /score with a 400 ms broker: %s", worst)
-	if worst >= 400*time.Millisecond {
+	t.Logf("slowest POST /score with a 1 s broker: %s", worst)
+	// A correctness bound, not a speed one: scoring must not wait on the
+	// broker at all, so no answer can take as long as one produce.
+	if worst >= time.Second {
 		t.Errorf("scoring waited for the broker: slowest answer %s", worst)
 	}
 	// The alerts still all arrive, once each.
