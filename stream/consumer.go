@@ -134,11 +134,10 @@ func (c *Consumer) Stats() Stats {
 
 var errStopped = errors.New("stream: consumer stopped before commit")
 
-// Run consumes until ctx ends. It then stops fetching, lets each partition
-// finish the record in hand, commits what was processed and leaves the
-// group. Records fetched but not processed are delivered again later.
-func (c *Consumer) Run(ctx context.Context) (err error) {
-	r := kafka.NewReader(kafka.ReaderConfig{
+// readerConfig is the consumer-group reader the consumer uses; the
+// passthrough benchmark reads with the same one.
+func (c *Consumer) readerConfig() kafka.ReaderConfig {
+	return kafka.ReaderConfig{
 		Brokers:           c.cfg.Brokers,
 		GroupID:           c.cfg.GroupID,
 		Topic:             c.cfg.Topic,
@@ -155,7 +154,14 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 		ReadBackoffMin:    50 * time.Millisecond,
 		ReadBackoffMax:    time.Second,
 		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { c.log.Debug("kafka reader", "msg", fmt.Sprintf(f, a...)) }),
-	})
+	}
+}
+
+// Run consumes until ctx ends. It then stops fetching, lets each partition
+// finish the record in hand, commits what was processed and leaves the
+// group. Records fetched but not processed are delivered again later.
+func (c *Consumer) Run(ctx context.Context) (err error) {
+	r := kafka.NewReader(c.readerConfig())
 
 	wctx, stopWorkers := context.WithCancel(ctx)
 	var wg sync.WaitGroup

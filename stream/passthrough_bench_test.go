@@ -97,23 +97,10 @@ type passthrough struct {
 }
 
 func (p *passthrough) run(ctx context.Context) error {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           p.brokers,
-		GroupID:           p.group,
-		Topic:             p.topic,
-		MinBytes:          1,
-		MaxBytes:          4 << 20,
-		MaxWait:           100 * time.Millisecond,
-		QueueCapacity:     p.maxInFlight,
-		CommitInterval:    p.commitInterval,
-		StartOffset:       kafka.FirstOffset,
-		HeartbeatInterval: time.Second,
-		SessionTimeout:    10 * time.Second,
-		RebalanceTimeout:  10 * time.Second,
-		JoinGroupBackoff:  500 * time.Millisecond,
-		ReadBackoffMin:    50 * time.Millisecond,
-		ReadBackoffMax:    time.Second,
-	})
+	// The same reader as the Consumer's, so that only the work differs.
+	c := New(Config{Brokers: p.brokers, Topic: p.topic, GroupID: p.group, MaxInFlight: p.maxInFlight,
+		CommitInterval: p.commitInterval, Logger: p.log})
+	r := kafka.NewReader(c.readerConfig())
 	wctx, stopWorkers := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	workers := map[int]chan kafka.Message{}
