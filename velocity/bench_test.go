@@ -17,10 +17,7 @@ import (
 func BenchmarkApply(b *testing.B) {
 	const cards = 100_000
 	s := openStore(b, velocity.Options{})
-	ids := make([]string, cards)
-	for i := range ids {
-		ids[i] = "card_" + strconv.Itoa(i)
-	}
+	ids := benchCards(cards)
 	var seq atomic.Int64
 	result := []byte(`{"transaction_id":"x","score":0.1,"decision":"approve"}`)
 	b.ReportAllocs()
@@ -30,9 +27,7 @@ func BenchmarkApply(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()
 		for pb.Next() {
-			n := seq.Add(1)
-			tx := fraud.Transaction{ID: "tx-" + strconv.FormatInt(n, 10), CardID: ids[(n*7919)%cards], Amount: n % 10000,
-				MerchantID: "m", EventTime: t0.Add(time.Duration(n) * time.Millisecond)}
+			tx := benchEvent(ids, seq.Add(1))
 			op, err := s.Begin(ctx, &tx)
 			if err != nil {
 				b.Error(err)
@@ -47,4 +42,20 @@ func BenchmarkApply(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tx/s")
 	st := s.Stats()
 	b.ReportMetric(float64(st.Commits)/float64(max(1, st.Batches)), "tx/batch")
+}
+
+// benchCards are the card ids of the benchmark stream.
+func benchCards(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = "card_" + strconv.Itoa(i)
+	}
+	return ids
+}
+
+// benchEvent is event n of the benchmark stream: the velocity store and
+// the Redis comparison apply exactly the same events.
+func benchEvent(ids []string, n int64) fraud.Transaction {
+	return fraud.Transaction{ID: "tx-" + strconv.FormatInt(n, 10), CardID: ids[(n*7919)%int64(len(ids))], Amount: n % 10000,
+		MerchantID: "m", EventTime: t0.Add(time.Duration(n) * time.Millisecond)}
 }

@@ -106,10 +106,7 @@ func benchRedis(b *testing.B, addr string, apply redisApply) {
 		deleteRedisPrefix(b, c, prefix)
 		c.Close()
 	})
-	ids := make([]string, cardsInStream)
-	for i := range ids {
-		ids[i] = "card_" + strconv.Itoa(i)
-	}
+	ids := benchCards(cardsInStream)
 	var seq atomic.Int64
 	result := []byte(`{"transaction_id":"x","score":0.1,"decision":"approve"}`)
 	b.ReportAllocs()
@@ -119,10 +116,8 @@ func benchRedis(b *testing.B, addr string, apply redisApply) {
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()
 		for pb.Next() {
-			n := seq.Add(1)
-			// As BenchmarkApply: t0 + n ms, amount n mod 10000, merchant "m".
-			e := redisEvent{id: "tx-" + strconv.FormatInt(n, 10), card: ids[(n*7919)%cardsInStream], merchant: "m",
-				amount: n % 10000, ms: t0.Add(time.Duration(n) * time.Millisecond).UnixMilli()}
+			tx := benchEvent(ids, seq.Add(1)) // the same events as BenchmarkApply
+			e := redisEvent{id: tx.ID, card: tx.CardID, merchant: tx.MerchantID, amount: tx.Amount, ms: tx.EventTime.UnixMilli()}
 			if err := apply(ctx, c, prefix, e, result); err != nil {
 				b.Error(err)
 				return
