@@ -22,14 +22,20 @@ import (
 // dlq.error.class header.
 type Class string
 
-// The classes of failure. A record of class Decode or Validation will fail
-// the same way every time; Processing failures were transient ones that
-// outlasted the retries and may succeed when replayed.
+// The classes of failure. A record of class Decode, Validation or Conflict
+// will fail the same way every time; Processing failures were transient
+// ones that outlasted the retries and may succeed when replayed.
 const (
 	Decode     Class = "decode"
 	Validation Class = "validation"
 	Processing Class = "processing"
+	// Conflict: the record reuses a known transaction_id with different
+	// fields (amount, merchant, ...), which would silently change meaning.
+	Conflict Class = "conflict"
 )
+
+// Classes lists every class, for metrics and the replay command's filter.
+var Classes = []Class{Decode, Validation, Processing, Conflict}
 
 // Failure describes why a record could not be processed.
 type Failure struct {

@@ -554,7 +554,7 @@ func (s *Service) registerGauges() error {
 		d["scorer.breaker.alerts_publish.state"] = "Alert publish breaker: 0 closed, 1 half-open, 2 open."
 		g["scorer.kafka.consumer.lag"] = func() int64 { return s.consumer.Stats().Lag }
 		d["scorer.kafka.consumer.lag"] = "Messages behind the end of the transactions topic (last fetch)."
-		for _, c := range []deadletter.Class{deadletter.Decode, deadletter.Validation, deadletter.Processing} {
+		for _, c := range deadletter.Classes {
 			name := "scorer.dlq." + string(c)
 			g[name] = func() int64 { return s.dlq.Counts()[c] }
 			d[name] = "Records dead-lettered since start with class " + string(c) + "."

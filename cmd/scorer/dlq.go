@@ -41,7 +41,7 @@ func dlqCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 // dlqClasses are the values --class accepts, so that a typo is an error
 // rather than a replay that matches nothing.
-var dlqClasses = []deadletter.Class{deadletter.Decode, deadletter.Validation, deadletter.Processing}
+var dlqClasses = deadletter.Classes
 
 func dlqReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dlq replay", flag.ContinueOnError)
