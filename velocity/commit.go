@@ -92,6 +92,15 @@ func (s *Store) commitLoop() {
 				break drain
 			}
 		}
+		if gate := s.opt.WriteGate; gate != nil {
+			if err := gate(size); err != nil {
+				for _, r := range batch {
+					r.done <- err
+				}
+				<-slots
+				continue
+			}
+		}
 		var stream *badger.Entry
 		st := s.streamTime.Load()
 		if st != persisted.Load() && st != noTime {
@@ -104,6 +113,9 @@ func (s *Store) commitLoop() {
 		txn, err := s.fill(batch, stream)
 		if err == nil {
 			txn.CommitAt(ts, func(err error) {
+				if err != nil && s.opt.WriteError != nil {
+					s.opt.WriteError(err)
+				}
 				if err == nil {
 					s.discardUpTo(ts)
 					if stream != nil {
@@ -127,6 +139,8 @@ func (s *Store) commitLoop() {
 				err = txn.CommitAt(s.ts, nil)
 				if err == nil {
 					s.discardUpTo(s.ts)
+				} else if s.opt.WriteError != nil {
+					s.opt.WriteError(err)
 				}
 			}
 			r.done <- err

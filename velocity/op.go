@@ -64,6 +64,11 @@ func (s *Store) BeginStream(ctx context.Context, st *Stream, tx *fraud.Transacti
 			cs.mu.Unlock()
 			select {
 			case <-c.done:
+				if c.result != nil {
+					if err := conflict(tx, c.card, c.t, c.fp, c.hasFP); err != nil {
+						return nil, err
+					}
+				}
 				if c.result != nil && tx.Status == "" {
 					return &Op{Duplicate: true, Stored: c.result}, nil
 				}
@@ -84,11 +89,17 @@ func (s *Store) BeginStream(ctx context.Context, st *Stream, tx *fraud.Transacti
 			cs.mu.Unlock()
 			return nil, fmt.Errorf("velocity: dedup lookup: %w", err)
 		}
+		if found {
+			if err := conflict(tx, rec.card, rec.t, rec.fp, rec.hasFP); err != nil {
+				cs.mu.Unlock()
+				return nil, err
+			}
+		}
 		if found && (tx.Status == "" || tx.Status == rec.status) {
 			cs.mu.Unlock()
 			return &Op{Duplicate: true, Stored: rec.result}, nil
 		}
-		c := &claim{done: make(chan struct{})}
+		c := newClaim(tx)
 		cs.m[tx.ID] = c
 		cs.mu.Unlock()
 		if found {
@@ -106,10 +117,14 @@ func (s *Store) BeginStream(ctx context.Context, st *Stream, tx *fraud.Transacti
 // apply adds the event to the card's log and computes the features.
 func (op *Op) apply(st *Stream) error {
 	s, tx := op.s, op.tx
-	t := tx.EventTime.UnixNano()
-	prev := advance(&s.streamTime, t)
+	t := eventNanos(tx.EventTime)
+	// Stream time follows event time but never runs ahead of the server
+	// clock: one client with a clock minutes fast must not make everyone
+	// else's live traffic late, or move retention for every card.
+	adv := min(t, s.opt.Now().UnixNano())
+	prev := advance(&s.streamTime, adv)
 	if st != nil {
-		prev = advance(&st.time, t)
+		prev = advance(&st.time, adv)
 	}
 	if prev != noTime && t < prev-int64(s.opt.AllowedLateness) {
 		op.Late = true
@@ -403,19 +418,11 @@ func (s *Store) FeaturesAt(ctx context.Context, card string, at time.Time) (frau
 			return nil, fmt.Errorf("velocity: load card: %w", err)
 		}
 		// Not cached: a read must not evict hot cards.
-		return l.compute(s.defs, at.UnixNano(), -1, make(fraud.Features, 0, len(s.defs))), nil
+		return l.compute(s.defs, eventNanos(at), -1, make(fraud.Features, 0, len(s.defs))), nil
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return l.compute(s.defs, at.UnixNano(), -1, make(fraud.Features, 0, len(s.defs))), nil
-}
-
-// seenRecord is the value of the seen-transactions index.
-type seenRecord struct {
-	status fraud.Status
-	t      int64
-	card   string
-	result []byte
+	return l.compute(s.defs, eventNanos(at), -1, make(fraud.Features, 0, len(s.defs))), nil
 }
 
 func (s *Store) lookupSeen(id string) (seenRecord, bool, error) {
@@ -480,47 +487,6 @@ func decodeEventValue(v []byte, e *event) error {
 	return nil
 }
 
-var statusCodes = [...]fraud.Status{fraud.StatusUnknown, fraud.StatusApproved, fraud.StatusDeclined, fraud.StatusFailed}
-
-func statusCode(s fraud.Status) byte {
-	for i, x := range statusCodes {
-		if x == s {
-			return byte(i)
-		}
-	}
-	return 0
-}
-
-// encodeSeen lays out: version, status, event time (8), card length
-// (uvarint), card, result.
-func encodeSeen(tx *fraud.Transaction, result []byte) []byte {
-	return encodeSeenRecord(seenRecord{status: tx.Status, t: tx.EventTime.UnixNano(), card: tx.CardID, result: result})
-}
-
-func encodeSeenRecord(r seenRecord) []byte {
-	v := make([]byte, 0, 12+len(r.card)+len(r.result))
-	v = append(v, 1, statusCode(r.status))
-	v = binary.BigEndian.AppendUint64(v, uint64(r.t))
-	v = binary.AppendUvarint(v, uint64(len(r.card)))
-	v = append(v, r.card...)
-	return append(v, r.result...)
-}
-
-func decodeSeen(v []byte) (seenRecord, error) {
-	if len(v) < 11 || v[0] != 1 || int(v[1]) >= len(statusCodes) {
-		return seenRecord{}, errCorrupt
-	}
-	r := seenRecord{status: statusCodes[v[1]], t: int64(binary.BigEndian.Uint64(v[2:]))}
-	n, m := binary.Uvarint(v[10:])
-	if m <= 0 || uint64(len(v)-10-m) < n {
-		return seenRecord{}, errCorrupt
-	}
-	p := 10 + m
-	r.card = string(v[p : p+int(n)])
-	r.result = append([]byte(nil), v[p+int(n):]...)
-	return r, nil
-}
-
 // Write stores puts and deletes in one Badger transaction through the
 // group committer, for other state kept beside the velocity state (the
 // alert outbox). It returns once they are in Badger.
@@ -534,4 +500,93 @@ func (s *Store) Write(ctx context.Context, puts []Entry, deletes [][]byte) error
 		req.del(k)
 	}
 	return s.submit(req)
+}
+
+// Revision replaces the stored result of a transaction already counted,
+// such as a provisional answer given when the budget ran out, without
+// counting the transaction again. It holds the transaction_id's claim:
+// exactly one of Commit or Abort must follow.
+type Revision struct {
+	// Stored is the result stored now (it may have been revised by an
+	// earlier caller since the duplicate that led here was read).
+	Stored []byte
+
+	s    *Store
+	tx   *fraud.Transaction
+	cl   *claim
+	rec  seenRecord
+	done bool
+}
+
+// Revise claims tx.ID, which must be stored already, for a Revision. It
+// waits for an attempt in progress with the same id, returns a
+// *ConflictError when tx differs from the stored transaction, and returns
+// nil and no error when the id is no longer stored (its retention ended).
+func (s *Store) Revise(ctx context.Context, tx *fraud.Transaction) (*Revision, error) {
+	cs := s.claimShard(tx.ID)
+	for {
+		cs.mu.Lock()
+		if c, ok := cs.m[tx.ID]; ok {
+			cs.mu.Unlock()
+			select {
+			case <-c.done:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		rec, found, err := s.lookupSeen(tx.ID)
+		if err != nil {
+			cs.mu.Unlock()
+			return nil, fmt.Errorf("velocity: dedup lookup: %w", err)
+		}
+		if !found {
+			cs.mu.Unlock()
+			return nil, nil
+		}
+		if err := conflict(tx, rec.card, rec.t, rec.fp, rec.hasFP); err != nil {
+			cs.mu.Unlock()
+			return nil, err
+		}
+		c := newClaim(tx)
+		cs.m[tx.ID] = c
+		cs.mu.Unlock()
+		return &Revision{Stored: rec.result, s: s, tx: tx, cl: c, rec: rec}, nil
+	}
+}
+
+// Commit stores result in place of the stored one, with extra entries (an
+// alert now raised) in the same Badger transaction, and releases the
+// claim. The record keeps its status, event time and fingerprint; its
+// retention starts again.
+func (r *Revision) Commit(ctx context.Context, result []byte, extra ...Entry) error {
+	if r.done {
+		return nil
+	}
+	r.done = true
+	rec := r.rec
+	rec.result = result
+	req := getReq()
+	req.add(seenKey(r.tx.ID), encodeSeenRecord(rec), r.s.opt.DedupRetention)
+	for _, e := range extra {
+		req.add(e.Key, e.Value, 0)
+	}
+	err := r.s.submit(req)
+	putReq(req)
+	r.s.seen.add(r.tx.ID, r.s.opt.Now())
+	if err != nil {
+		r.s.release(r.tx.ID, r.cl, nil)
+		return fmt.Errorf("velocity: revise %s: %w", r.tx.ID, err)
+	}
+	r.s.release(r.tx.ID, r.cl, result)
+	return nil
+}
+
+// Abort releases the claim and leaves the stored result as it is.
+func (r *Revision) Abort() {
+	if r.done {
+		return
+	}
+	r.done = true
+	r.s.release(r.tx.ID, r.cl, nil)
 }

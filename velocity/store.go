@@ -14,6 +14,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fraudscore/scorer/fraud"
 )
 
 // Key prefixes in Badger. Every key of a card starts with its prefix so
@@ -66,6 +68,12 @@ type Options struct {
 	// SweepInterval is how often events past retention are deleted from
 	// Badger for cards that went quiet [10m]; negative turns it off.
 	SweepInterval time.Duration
+	// WriteGate, when set, is asked before each group commit, with its size
+	// in bytes. An error fails the group's writes before any reaches
+	// Badger (the disk is nearly full, say); each Commit returns it.
+	WriteGate func(bytes int) error
+	// WriteError, when set, is told about every failed Badger commit.
+	WriteError func(error)
 }
 
 // Store is the velocity state and the seen-transactions index. Hot state is
@@ -117,10 +125,20 @@ type claimShard struct {
 }
 
 // claim marks a transaction_id as being processed, so that concurrent
-// duplicates wait for the first one instead of counting twice.
+// duplicates wait for the first one instead of counting twice. It carries
+// what the claimant's transaction looks like, so that a waiter reusing the
+// id for another transaction is refused as a conflict.
 type claim struct {
 	done   chan struct{}
 	result []byte // set before done is closed when the commit succeeded
+	card   string
+	t      int64
+	fp     fingerprint
+	hasFP  bool
+}
+
+func newClaim(tx *fraud.Transaction) *claim {
+	return &claim{done: make(chan struct{}), card: tx.CardID, t: eventNanos(tx.EventTime), fp: fingerprintOf(tx), hasFP: true}
 }
 
 type storeStats struct {
@@ -217,6 +235,15 @@ func Open(db *badger.DB, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("velocity: read stream time: %w", err)
 	}
+	// Stream time never runs ahead of the clock. A store written before
+	// that rule (or by a host whose clock was fast) may hold one in the
+	// future, even centuries ahead from a wrapped time: every event would
+	// be late and every card trimmed. Bring it back to now.
+	if now := opt.Now().UnixNano(); s.streamTime.Load() > now {
+		opt.Logger.Warn("stored stream time is ahead of the clock; resetting it to now",
+			"stored", time.Unix(0, s.streamTime.Load()).UTC(), "now", time.Unix(0, now).UTC())
+		s.streamTime.Store(now)
+	}
 	if err := s.loadFeatureSets(); err != nil {
 		return nil, fmt.Errorf("velocity: feature sets: %w", err)
 	}
@@ -298,6 +325,27 @@ func (s *Store) Stats() Stats {
 }
 
 func hashString(s string) uint64 { return xxhash.Sum64String(s) }
+
+func hashBytes(b []byte) uint64 { return xxhash.Sum64(b) }
+
+// eventNanos is t in Unix nanoseconds, saturated at the ends of int64
+// rather than wrapped: time.Time.UnixNano is undefined outside 1678-2262,
+// and a wrapped time once turned an event of 1600 into one of 2184.
+// Validation keeps event times well inside; this is the last line.
+func eventNanos(t time.Time) int64 {
+	switch {
+	case t.Before(minNanoTime):
+		return math.MinInt64 + 1 // noTime stays distinct
+	case t.After(maxNanoTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+var (
+	minNanoTime = time.Unix(0, math.MinInt64+1)
+	maxNanoTime = time.Unix(0, math.MaxInt64)
+)
 
 func merchantHash(m string) uint32 {
 	if m == "" {

@@ -296,7 +296,7 @@ func TestRestartKeepsStateAndDedup(t *testing.T) {
 	if wm, ok := s.Watermark(); !ok || !wm.Equal(wmBefore) {
 		t.Errorf("watermark after restart = %v, want %v", wm, wmBefore)
 	}
-	if op := score(t, s, ev{id: "tx3", at: 3 * time.Second, amount: 10}.tx("card_r")); !op.Duplicate {
+	if op := score(t, s, ev{id: "tx3", at: 3 * time.Second, amount: 10, merchant: "m1"}.tx("card_r")); !op.Duplicate {
 		t.Error("a retry after restart was not a duplicate")
 	}
 	op := score(t, s, ev{id: "tx9", at: 9 * time.Second, amount: 10}.tx("card_r"))
