@@ -61,6 +61,10 @@ type Output struct {
 	// Degraded is true when the answer came from the rules alone or from a
 	// fallback model (Prediction.Degraded).
 	Degraded bool
+	// RulesOnly is true when no model answered at all (the budget ran out,
+	// or the model failed with no fallback): the answer is the rules'
+	// alone, a provisional one that a retry with time to spare can improve.
+	RulesOnly bool
 	// Cause says why the answer is degraded: ErrNoModel, ErrBudget,
 	// ErrInvalidPrediction, ctx.Err() or the model's error; with a fallback
 	// model, the primary model's error (ErrFallback when the model did not
@@ -175,6 +179,7 @@ func (e *Engine) fallback(matched []int32, cause error) Output {
 		Decision:     fraud.Approve,
 		ModelVersion: e.rules.version,
 		Degraded:     true,
+		RulesOnly:    true,
 		Cause:        cause,
 	}
 	e.raise(&out, matched)

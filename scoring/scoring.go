@@ -6,6 +6,7 @@ package scoring
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -33,9 +34,23 @@ type Pipeline struct {
 	Budget time.Duration
 	// Outbox, when set, receives every alerting result.
 	Outbox Outbox
+	// Writable, when set, says whether state may be written now; its error
+	// (the disk is nearly full, say) is returned before anything is
+	// counted, so that the caller can refuse the transaction cleanly.
+	Writable func() error
 
 	ins instruments
 }
+
+// ErrNotWritable is returned (wrapping Writable's error) when state cannot
+// be written now; nothing was counted, and the transaction can be retried
+// once the cause is gone.
+var ErrNotWritable = errors.New("scoring: state is not writable now")
+
+// minRevise is the least time left for which a repeat of a provisional
+// answer is worth scoring again: less, and the rules would answer alone
+// once more.
+const minRevise = 5 * time.Millisecond
 
 // Score scores tx and returns the result and its JSON encoding. A
 // transaction seen before returns the stored result with Duplicate set.
@@ -70,6 +85,11 @@ func (p *Pipeline) ScoreStream(ctx context.Context, st *velocity.Stream, tx *fra
 		ctx, cancel = context.WithTimeout(ctx, budget)
 		defer cancel()
 	}
+	if p.Writable != nil {
+		if err := p.Writable(); err != nil {
+			return fraud.Result{}, nil, fmt.Errorf("%w: %w", ErrNotWritable, err)
+		}
+	}
 	_, vspan := p.tracer().Start(ctx, "velocity")
 	op, err := p.Store.BeginStream(ctx, st, tx)
 	vspan.End()
@@ -77,7 +97,11 @@ func (p *Pipeline) ScoreStream(ctx context.Context, st *velocity.Stream, tx *fra
 		return fraud.Result{}, nil, err
 	}
 	if op.Duplicate {
-		res, body, err = p.duplicate(tx.ID, op.Stored)
+		if provisional(op.Stored) && remaining(ctx) >= minRevise {
+			res, body, err = p.revise(ctx, tx)
+		} else {
+			res, body, err = p.duplicate(tx.ID, op.Stored)
+		}
 		if err == nil {
 			p.record(ctx, start, &res, nil)
 		}
@@ -118,6 +142,9 @@ func (p *Pipeline) ScoreStream(ctx context.Context, st *velocity.Stream, tx *fra
 	}
 	buf := make([]byte, 0, 768)
 	stored := appendStored(buf, &res, p.Store.FeatureSetID())
+	if out.RulesOnly {
+		setProvisional(stored)
+	}
 	body = res.AppendJSON(stored[len(stored):])
 	// The commit is not cancelled with ctx: once the velocity state counts
 	// the event, storing it is what keeps memory and Badger in step.
@@ -143,4 +170,81 @@ func (p *Pipeline) duplicate(id string, stored []byte) (fraud.Result, []byte, er
 	}
 	r.Duplicate = true
 	return r, r.AppendJSON(make([]byte, 0, 512)), nil
+}
+
+// remaining is the time left before ctx's deadline; a long time when none.
+func remaining(ctx context.Context) time.Duration {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return time.Hour
+	}
+	return time.Until(d)
+}
+
+// revise scores again a transaction whose stored answer is provisional
+// (the rules' alone: no model answered in time) and, when the model
+// answers now, stores the full answer in its place. Nothing is counted
+// again: the features are the stored ones, as of the first arrival. An
+// alert, once raised, stands, so the decision never drops below the stored
+// one; a decision that alerts now raises the one alert of the transaction.
+// If the model again cannot answer, the stored answer is returned as is.
+func (p *Pipeline) revise(ctx context.Context, tx *fraud.Transaction) (fraud.Result, []byte, error) {
+	rev, err := p.Store.Revise(ctx, tx)
+	if err != nil {
+		return fraud.Result{}, nil, err
+	}
+	if rev == nil {
+		// Gone from the index since the repeat was read: nothing to revise.
+		return fraud.Result{}, nil, fmt.Errorf("scoring: %s: stored result expired while revising", tx.ID)
+	}
+	old, err := decodeStored(rev.Stored, tx.ID, p.Store.FeatureNames)
+	if err != nil || !provisional(rev.Stored) {
+		rev.Abort()
+		if err != nil {
+			return fraud.Result{}, nil, fmt.Errorf("scoring: %s: %w", tx.ID, err)
+		}
+		old.Duplicate = true
+		return old, old.AppendJSON(make([]byte, 0, 512)), nil
+	}
+	mctx, mspan := p.tracer().Start(ctx, "model")
+	out := p.Engine.Score(mctx, model.Input{Tx: tx, Features: old.Features})
+	mspan.End()
+	if out.RulesOnly {
+		rev.Abort()
+		old.Duplicate = true
+		return old, old.AppendJSON(make([]byte, 0, 512)), nil
+	}
+	res := fraud.Result{
+		TransactionID: tx.ID,
+		Score:         out.Score,
+		Decision:      old.Decision.Max(out.Decision),
+		Reasons:       out.Reasons,
+		Features:      old.Features,
+		ModelVersion:  out.ModelVersion,
+		Degraded:      out.Degraded,
+		Late:          old.Late,
+		AlertID:       old.AlertID,
+	}
+	if res.Reasons == nil {
+		res.Reasons = []fraud.Reason{}
+	}
+	var extra []velocity.Entry
+	if res.Decision.Alerting() && res.AlertID == "" {
+		res.AlertID = fraud.AlertID(tx.ID)
+		if p.Outbox != nil {
+			if extra, err = p.Outbox.Entries(ctx, tx, &res); err != nil {
+				rev.Abort()
+				return fraud.Result{}, nil, fmt.Errorf("scoring: outbox: %w", err)
+			}
+		}
+	}
+	stored := appendStored(make([]byte, 0, 768), &res, p.Store.FeatureSetID())
+	if err := rev.Commit(context.WithoutCancel(ctx), stored, extra...); err != nil {
+		return fraud.Result{}, nil, err
+	}
+	if len(extra) > 0 {
+		p.Outbox.Committed()
+	}
+	res.Duplicate = true
+	return res, res.AppendJSON(make([]byte, 0, 768)), nil
 }

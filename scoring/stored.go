@@ -26,7 +26,16 @@ const (
 	flagDegraded = 1 << iota
 	flagLate
 	flagAlert
+	// flagProvisional marks a rules-only answer (no model answered, the
+	// budget having run out, say): a repeat with time to spare revises it.
+	flagProvisional
 )
+
+// setProvisional marks a stored result as provisional.
+func setProvisional(b []byte) { b[1] |= flagProvisional }
+
+// provisional reports whether a stored result is provisional.
+func provisional(b []byte) bool { return len(b) > 1 && b[1]&flagProvisional != 0 }
 
 var decisions = [...]fraud.Decision{fraud.Approve, fraud.Review, fraud.Decline}
 
