@@ -233,11 +233,7 @@ func (l *Limiter) acquire(ctx context.Context, now, deadline time.Time) (*ticket
 		l.mu.Unlock()
 		return l.admit(now), nil
 	}
-	maxQueue := l.o.MaxQueue
-	if maxQueue <= 0 {
-		maxQueue = l.limit
-	}
-	if l.queued >= maxQueue {
+	if l.queued >= l.maxQueueLocked() {
 		l.mu.Unlock()
 		return nil, l.shed(errShedQueueFull)
 	}
@@ -278,6 +274,14 @@ func (l *Limiter) acquire(ctx context.Context, now, deadline time.Time) (*ticket
 		l.canceled.Add(1)
 		return nil, context.Cause(ctx)
 	}
+}
+
+// maxQueueLocked is how many requests may wait at once; l.mu is held.
+func (l *Limiter) maxQueueLocked() int {
+	if l.o.MaxQueue > 0 {
+		return l.o.MaxQueue
+	}
+	return l.limit
 }
 
 // abandon takes w out of the queue unless it was granted meanwhile; it

@@ -9,13 +9,12 @@ import (
 )
 
 // Middleware admits or sheds each request before next runs, so a shed
-// request costs no body read or decode. budget is the server's scoring
-// budget [2s]; a request's deadline is its context's deadline when set, else
-// arrival + budget shortened by a positive integer X-Timeout-Ms header, as
-// the api package computes it. A request with an invalid X-Timeout-Ms goes
-// to next unmetered, for it to reject. The request context is passed on
-// unchanged, so a handler that starts its own budget timer (as api's does)
-// gets the full budget after up to MaxWait of queueing here.
+// request costs no body read or decode; it is for handlers that read
+// nothing before their work (the scoring API calls Precheck and Acquire
+// itself, around its body read). A request's deadline is its context's,
+// set once upstream (the api package sets it at arrival from the budget
+// and X-Timeout-Ms); without one, arrival + budget [2s]. Time spent queued
+// here comes out of that deadline, which the handler's context carries.
 //
 // A shed request gets 503 with Retry-After and an RFC 9457
 // application/problem+json body {"type","title","status","detail"}.
@@ -26,24 +25,17 @@ func (l *Limiter) Middleware(budget time.Duration) func(http.Handler) http.Handl
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := l.now()
-			deadline, ok := r.Context().Deadline()
+			ctx := r.Context()
+			deadline, ok := ctx.Deadline()
 			if !ok {
-				b := budget
-				if v := r.Header.Get("X-Timeout-Ms"); v != "" {
-					ms, err := strconv.ParseInt(v, 10, 64)
-					if err != nil || ms < 1 {
-						next.ServeHTTP(w, r)
-						return
-					}
-					if ms < b.Milliseconds() {
-						b = time.Duration(ms) * time.Millisecond
-					}
-				}
-				deadline = start.Add(b)
+				deadline = start.Add(budget)
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithDeadline(ctx, deadline)
+				defer cancel()
 			}
-			t, err := l.acquire(r.Context(), start, deadline)
+			t, err := l.acquire(ctx, start, deadline)
 			if err != nil {
-				l.writeShed(w, ShedReason(err))
+				l.WriteShed(w, err)
 				return
 			}
 			sw := &statusWriter{ResponseWriter: w}
@@ -52,14 +44,33 @@ func (l *Limiter) Middleware(budget time.Duration) func(http.Handler) http.Handl
 				t.release(st == http.StatusServiceUnavailable || st == http.StatusGatewayTimeout ||
 					!l.now().Before(deadline))
 			}()
-			// The budget counts from arrival, not from admission: time
-			// spent queued here is taken out of what the handler gets.
-			ctx, cancel := context.WithDeadline(r.Context(), deadline)
-			defer cancel()
 			next.ServeHTTP(sw, r.WithContext(ctx))
 		})
 	}
 }
+
+// Precheck sheds at once, without taking a slot, a request that would be
+// shed if it asked for one now: too little of its budget (ctx's deadline)
+// is left, or the wait queue is full. It lets a handler refuse work before
+// reading a body, so that a shed costs as little as possible, and then read
+// the body without holding a slot (a slow client must not hold capacity),
+// before it Acquires. It returns nil, or an error wrapping ErrShed.
+func (l *Limiter) Precheck(ctx context.Context) error {
+	if deadline, ok := ctx.Deadline(); ok && deadline.Sub(l.now()) < l.o.MinBudget {
+		return l.shed(errShedBudget)
+	}
+	l.mu.Lock()
+	full := l.inFlight >= l.limit && l.queued >= l.maxQueueLocked()
+	l.mu.Unlock()
+	if full {
+		return l.shed(errShedQueueFull)
+	}
+	return nil
+}
+
+// WriteShed answers 503 for err, an error from Precheck or Acquire: a
+// problem+json body saying why, with Retry-After.
+func (l *Limiter) WriteShed(w http.ResponseWriter, err error) { l.writeShed(w, ShedReason(err)) }
 
 // writeShed answers 503. reason is "" when the client went away while
 // queued; it gets the generic body, in case anyone still listens.

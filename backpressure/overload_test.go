@@ -40,7 +40,7 @@ func TestOverload(t *testing.T) {
 		t.Skip("timing-sensitive; run without -race: go test -run Overload ./backpressure")
 	}
 	l := New(Options{})
-	srv := httptest.NewServer(l.Middleware(2 * time.Second)(newWorkHandler(workers, workCost)))
+	srv := httptest.NewServer(l.Middleware(clientMs * time.Millisecond)(newWorkHandler(workers, workCost)))
 	defer srv.Close()
 
 	low := offer(t, srv.URL, 0.8*capacity, 2*time.Second)
