@@ -328,23 +328,25 @@ func hashString(s string) uint64 { return xxhash.Sum64String(s) }
 
 func hashBytes(b []byte) uint64 { return xxhash.Sum64(b) }
 
-// eventNanos is t in Unix nanoseconds, saturated at the ends of int64
-// rather than wrapped: time.Time.UnixNano is undefined outside 1678-2262,
-// and a wrapped time once turned an event of 1600 into one of 2184.
-// Validation keeps event times well inside; this is the last line.
+// eventNanos is t in Unix nanoseconds, saturated rather than wrapped:
+// time.Time.UnixNano is undefined outside 1678-2262, and a wrapped time
+// once turned an event of 1600 into one of 2184. The bounds, ±2^62 ns
+// (1823-2116), leave room for window arithmetic (time minus a window)
+// without overflow. Validation keeps event times well inside; this is the
+// last line.
 func eventNanos(t time.Time) int64 {
 	switch {
 	case t.Before(minNanoTime):
-		return math.MinInt64 + 1 // noTime stays distinct
+		return -1 << 62
 	case t.After(maxNanoTime):
-		return math.MaxInt64
+		return 1 << 62
 	}
 	return t.UnixNano()
 }
 
 var (
-	minNanoTime = time.Unix(0, math.MinInt64+1)
-	maxNanoTime = time.Unix(0, math.MaxInt64)
+	minNanoTime = time.Unix(0, -1<<62)
+	maxNanoTime = time.Unix(0, 1<<62)
 )
 
 func merchantHash(m string) uint32 {
