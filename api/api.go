@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"time"
 
@@ -43,6 +42,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxFutureSkew is how far ahead of Now an event_time may be [5m].
 	MaxFutureSkew time.Duration
+	// MaxEventAge is how far behind Now an event_time may be [0: only
+	// fraud's fixed floor applies].
+	MaxEventAge time.Duration
 	// Ready lists the readiness checks by name ("store", "kafka").
 	Ready map[string]Check
 	// Now is the server clock [time.Now].
@@ -52,9 +54,9 @@ type Config struct {
 	// Tokens, when set, are the bearer tokens required on /score and
 	// /cards/*; health, readiness, metrics and the spec stay open.
 	Tokens *Tokens
-	// Admission, when set, wraps POST /score (after auth, before the body
-	// is read): admission control that may shed the request.
-	Admission func(http.Handler) http.Handler
+	// Admission, when set, is admission control for POST /score: a cheap
+	// Precheck before the body is read, Acquire once it has been.
+	Admission Admission
 	// Instrument, when set, wraps the whole router (tracing and HTTP
 	// metrics); spans are renamed to "METHOD /route" once chi has routed.
 	Instrument func(http.Handler) http.Handler
@@ -68,6 +70,9 @@ type Handler struct {
 	router  chi.Router
 	handler http.Handler
 	bufs    sync.Pool
+	// scoring counts scorings still running after their answer went out
+	// at the deadline; Wait waits for them.
+	scoring sync.WaitGroup
 }
 
 // New returns the API handler.
@@ -103,11 +108,7 @@ func New(cfg Config) *Handler {
 			if cfg.Tokens != nil {
 				r.Use(RequireBearer(cfg.Tokens))
 			}
-			score := http.Handler(http.HandlerFunc(h.score))
-			if cfg.Admission != nil {
-				score = cfg.Admission(score)
-			}
-			r.Method(http.MethodPost, "/score", score)
+			r.With(h.deadline).Post("/score", h.score)
 			r.Get("/cards/{card_id}/velocity", h.velocity)
 		})
 		r.Get("/healthz", h.healthz)
@@ -150,7 +151,9 @@ func nameSpan(next http.Handler) http.Handler {
 }
 
 // NewServer returns an http.Server with safe timeouts for h: slow clients
-// are cut off and no connection lives forever.
+// are cut off and no connection lives forever. Serve it on a listener
+// wrapped with Listener, so that even the errors net/http answers itself
+// are problem+json.
 func NewServer(addr string, h http.Handler, budget time.Duration) *http.Server {
 	return &http.Server{
 		Addr:              addr,
@@ -161,71 +164,6 @@ func NewServer(addr string, h http.Handler, budget time.Duration) *http.Server {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}
-}
-
-func (h *Handler) score(w http.ResponseWriter, r *http.Request) {
-	budget := h.cfg.Budget
-	if v := r.Header.Get("X-Timeout-Ms"); v != "" {
-		ms, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || ms < 1 {
-			writeProblem(w, http.StatusBadRequest, "Bad Request", "invalid header",
-				[]fraud.FieldError{{Field: "X-Timeout-Ms", Message: "must be a positive integer of milliseconds"}})
-			return
-		}
-		if ms < budget.Milliseconds() {
-			budget = time.Duration(ms) * time.Millisecond
-		}
-	}
-	ctx, cancel := context.WithTimeout(scoring.WithSource(r.Context(), "http"), budget)
-	defer cancel()
-
-	if !isJSON(r.Header.Get("Content-Type")) {
-		writeProblem(w, http.StatusUnsupportedMediaType, "Unsupported Media Type", "the body must be application/json", nil)
-		return
-	}
-	buf := h.bufs.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 1<<20 {
-			buf.Reset()
-			h.bufs.Put(buf)
-		}
-	}()
-	buf.Reset()
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeProblem(w, http.StatusRequestEntityTooLarge, "Content Too Large",
-				"the body is over "+strconv.FormatInt(h.cfg.MaxBodyBytes, 10)+" bytes", nil)
-			return
-		}
-		writeProblem(w, http.StatusBadRequest, "Bad Request", "the body could not be read", nil)
-		return
-	}
-	tx, err := fraud.DecodeTransaction(buf.Bytes(), fraud.Limits{Now: h.cfg.Now(), MaxFutureSkew: h.cfg.MaxFutureSkew})
-	if err != nil {
-		var ve *fraud.ValidationError
-		if errors.As(err, &ve) {
-			writeProblem(w, http.StatusBadRequest, "Invalid transaction", "one or more fields are invalid", ve.Errors)
-			return
-		}
-		writeProblem(w, http.StatusBadRequest, "Bad Request", "the body could not be decoded", nil)
-		return
-	}
-	_, body, err := h.cfg.Pipeline.Score(ctx, &tx)
-	if err != nil {
-		// Only the store failing, or the budget ending while an identical
-		// request is in progress, land here. Neither is the client's fault
-		// and a retry is safe: the transaction_id makes it idempotent.
-		if ctx.Err() == nil {
-			h.cfg.Logger.ErrorContext(ctx, "scoring failed", "transaction_id", tx.ID, "card_id", tx.CardID, "err", err)
-		}
-		w.Header().Set("Retry-After", "1")
-		writeProblem(w, http.StatusServiceUnavailable, "Service Unavailable", "the transaction could not be scored now; retry with the same transaction_id", nil)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.Write(body)
 }
 
 func isJSON(ct string) bool {
@@ -245,9 +183,16 @@ func isJSON(ct string) bool {
 
 func (h *Handler) velocity(w http.ResponseWriter, r *http.Request) {
 	var errs []fraud.FieldError
-	card, err := url.PathUnescape(chi.URLParam(r, "card_id"))
-	if err != nil {
-		errs = append(errs, fraud.FieldError{Field: "card_id", Message: "is not a valid path segment"})
+	// chi matches on the escaped path when the URL has one (RawPath is set
+	// only when the path holds an escaped '/' or the like), and then its
+	// parameter is still escaped; otherwise it matches on the decoded path.
+	// Decode exactly once: card%252Fx is the card "card%2Fx", not "card/x".
+	card := chi.URLParam(r, "card_id")
+	var err error
+	if r.URL.RawPath != "" {
+		if card, err = url.PathUnescape(card); err != nil {
+			errs = append(errs, fraud.FieldError{Field: "card_id", Message: "is not a valid path segment"})
+		}
 	}
 	if msg := fraud.CheckCardID(card); err == nil && msg != "" {
 		errs = append(errs, fraud.FieldError{Field: "card_id", Message: msg})

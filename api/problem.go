@@ -17,11 +17,32 @@ type Problem struct {
 	Errors []fraud.FieldError `json:"errors,omitempty"`
 }
 
+// Problem types beyond the per-status ones, for answers a client should
+// tell apart from others of the same status.
+const (
+	// ProblemIdempotencyConflict: a transaction_id reused with other fields.
+	ProblemIdempotencyConflict = "urn:fraudscore:problem:idempotency-conflict"
+	// ProblemInsufficientStorage: the service refuses work while its disk
+	// is nearly full.
+	ProblemInsufficientStorage = "urn:fraudscore:problem:insufficient-storage"
+)
+
+// statusType is the stable per-status problem type URI, e.g.
+// urn:fraudscore:problem:bad-request.
+func statusType(status int) string {
+	return "urn:fraudscore:problem:" + strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "-"))
+}
+
 // writeProblem answers with application/problem+json. The type URI is a
 // stable per-status tag that clients may switch on.
 func writeProblem(w http.ResponseWriter, status int, title, detail string, errs []fraud.FieldError) {
+	writeProblemType(w, status, statusType(status), title, detail, errs)
+}
+
+// writeProblemType is writeProblem with a type of its own.
+func writeProblemType(w http.ResponseWriter, status int, typ, title, detail string, errs []fraud.FieldError) {
 	p := Problem{
-		Type:   "urn:fraudscore:problem:" + strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "-")),
+		Type:   typ,
 		Title:  title,
 		Status: status,
 		Detail: detail,
@@ -38,4 +59,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(b)
+}
+
+// problemJSON is the body of a problem without field errors.
+func problemJSON(status int, title, detail string) []byte {
+	b, _ := json.Marshal(Problem{Type: statusType(status), Title: title, Status: status, Detail: detail})
+	return b
 }
