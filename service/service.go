@@ -29,6 +29,7 @@ import (
 	"github.com/fraudscore/scorer/api"
 	"github.com/fraudscore/scorer/backpressure"
 	"github.com/fraudscore/scorer/deadletter"
+	"github.com/fraudscore/scorer/diskguard"
 	"github.com/fraudscore/scorer/model"
 	"github.com/fraudscore/scorer/scoring"
 	"github.com/fraudscore/scorer/stream"
@@ -65,6 +66,8 @@ type Config struct {
 	MaxEventsPerCard  int           // 10,000
 	ShutdownTimeout   time.Duration // 15s
 	AuthTokensFile    string        // bearer tokens; auth is off (with a warning) when empty
+	MaxEventAge       time.Duration // 20 years: how far behind the server clock event_time may be
+	MinFreeDiskMiB    int           // 512: below this much free space under DataDir, new work is refused
 	Logger            *slog.Logger
 	// Telemetry is the tracer and meter providers; nil sets them up from
 	// the OTEL_* environment (Prometheus /metrics always, OTLP when set).
@@ -97,10 +100,21 @@ func (c *Config) defaults() {
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 15 * time.Second
 	}
+	if c.MaxEventAge <= 0 {
+		c.MaxEventAge = DefaultMaxEventAge
+	}
+	if c.MinFreeDiskMiB <= 0 {
+		c.MinFreeDiskMiB = 512
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 }
+
+// DefaultMaxEventAge bounds how old an event_time may be: old enough for
+// any replay of real history (the Sparkov log is from 2019), young enough
+// to refuse what can only be a mistake.
+const DefaultMaxEventAge = 20 * 365 * 24 * time.Hour
 
 // Service is a running scorer.
 type Service struct {
@@ -121,15 +135,18 @@ type Service struct {
 	limiter  *backpressure.Limiter
 	tel      *telemetry.Telemetry
 	ownTel   bool
+	disk     *diskguard.Guard
+	handler  *api.Handler
 	ln       net.Listener
 	srv      *http.Server
 }
 
 // New opens the store, starts the embedded broker when asked and binds the
 // HTTP listener, so that address errors surface at once. Run serves.
-func New(ctx context.Context, cfg Config) (s *Service, err error) {
+func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	cfg.defaults()
-	s = &Service{cfg: cfg, log: cfg.Logger, topics: make(chan struct{})}
+	s := &Service{cfg: cfg, log: cfg.Logger, topics: make(chan struct{})}
+	// Not the named result: a failing return sets that to nil first.
 	defer func() {
 		if err != nil {
 			s.close()
@@ -137,6 +154,15 @@ func New(ctx context.Context, cfg Config) (s *Service, err error) {
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	// Before Badger opens: on a full disk it would die of SIGBUS writing
+	// through a memory map, instead of saying why.
+	minFree := uint64(cfg.MinFreeDiskMiB) << 20
+	if err := diskguard.Check(cfg.DataDir, minFree); err != nil {
+		return nil, fmt.Errorf("data dir %s: %w; free some space or lower --min-free-disk-mib", cfg.DataDir, err)
+	}
+	if s.disk, err = diskguard.Start(diskguard.Options{Path: cfg.DataDir, MinFree: minFree, Logger: cfg.Logger}); err != nil {
+		return nil, err
 	}
 	bopt := badger.DefaultOptions(filepath.Join(cfg.DataDir, "badger")).
 		WithLogger(badgerLogger{cfg.Logger}).
@@ -154,6 +180,14 @@ func New(ctx context.Context, cfg Config) (s *Service, err error) {
 		MaxEventsPerCard: cfg.MaxEventsPerCard,
 		MaxCachedCards:   cfg.MaxCachedCards,
 		Logger:           cfg.Logger,
+		WriteGate: func(n int) error {
+			if err := s.disk.Writable(); err != nil {
+				return err
+			}
+			s.disk.Charge(n)
+			return nil
+		},
+		WriteError: s.disk.Report,
 	})
 	if err != nil {
 		return nil, err
@@ -162,7 +196,7 @@ func New(ctx context.Context, cfg Config) (s *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.pipeline = &scoring.Pipeline{Store: s.store, Engine: engine, Budget: cfg.Budget}
+	s.pipeline = &scoring.Pipeline{Store: s.store, Engine: engine, Budget: cfg.Budget, Writable: s.disk.Writable}
 	if s.tel = cfg.Telemetry; s.tel == nil {
 		if s.tel, err = telemetry.Setup(ctx, telemetry.Config{ServiceName: "scorer", ServiceVersion: cfg.Version}); err != nil {
 			return nil, err
@@ -210,10 +244,10 @@ func New(ctx context.Context, cfg Config) (s *Service, err error) {
 	if err := s.registerGauges(); err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
-	h := api.New(api.Config{
+	s.handler = api.New(api.Config{
 		Tokens:    s.tokens,
 		Metrics:   s.tel.MetricsHandler,
-		Admission: s.limiter.Middleware(cfg.Budget),
+		Admission: s.limiter,
 		Instrument: otelhttp.NewMiddleware("scorer",
 			otelhttp.WithTracerProvider(s.tel.TracerProvider),
 			otelhttp.WithMeterProvider(s.tel.MeterProvider),
@@ -224,6 +258,7 @@ func New(ctx context.Context, cfg Config) (s *Service, err error) {
 		Budget:        cfg.Budget,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		MaxFutureSkew: cfg.MaxFutureSkew,
+		MaxEventAge:   cfg.MaxEventAge,
 		Logger:        cfg.Logger,
 		Ready: map[string]api.Check{
 			"store": func(context.Context) error {
@@ -232,13 +267,16 @@ func New(ctx context.Context, cfg Config) (s *Service, err error) {
 				}
 				return nil
 			},
+			"disk":  func(context.Context) error { return s.disk.Writable() },
 			"kafka": s.kafkaReady,
 		},
 	})
-	s.srv = api.NewServer(cfg.HTTPAddr, h, cfg.Budget)
-	if s.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+	s.srv = api.NewServer(cfg.HTTPAddr, s.handler, cfg.Budget)
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}
+	s.ln = api.Listener(ln)
 	return s, nil
 }
 
@@ -342,6 +380,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
+	s.handler.Wait()
 	stopKafka()
 	kafkaWG.Wait()
 	closeErr := s.close()
@@ -417,6 +456,10 @@ func (s *Service) close() error {
 	if s.db != nil {
 		errs = append(errs, s.db.Close())
 		s.db = nil
+	}
+	if s.disk != nil {
+		s.disk.Close()
+		s.disk = nil
 	}
 	if s.broker != nil {
 		s.broker.Close()
@@ -524,6 +567,13 @@ func (s *Service) registerGauges() error {
 			return lsm + vlog
 		},
 		"scorer.velocity.cached_cards": func() int64 { return int64(s.store.Stats().CachedCards) },
+		"scorer.disk.free":             func() int64 { return int64(s.disk.Status().Free) },
+		"scorer.disk.low": func() int64 {
+			if s.disk.Status().Low {
+				return 1
+			}
+			return 0
+		},
 	}
 	g["scorer.admission.limit"] = func() int64 { return int64(s.limiter.Stats().Limit) }
 	g["scorer.admission.inflight"] = func() int64 { return int64(s.limiter.Stats().InFlight) }
@@ -532,6 +582,8 @@ func (s *Service) registerGauges() error {
 		"scorer.admission.inflight":    "POST /score requests admitted and not yet answered.",
 		"scorer.badger.size":           "Bytes on disk in Badger (LSM and value log).",
 		"scorer.velocity.cached_cards": "Cards whose velocity state is in memory.",
+		"scorer.disk.free":             "Bytes free on the file system of the data dir, at the last reading.",
+		"scorer.disk.low":              "1 while new work is refused because the data dir's disk is nearly full.",
 	}
 	if s.remote != nil {
 		g["scorer.breaker.model.state"] = func() int64 {
