@@ -5,11 +5,13 @@
 package alerts
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,12 +29,24 @@ const prefix = 'o'
 
 // Outbox is the durable queue of alerts not yet acknowledged by Kafka. It
 // implements scoring.Outbox.
+//
+// The relay reads it from a cursor: every key at or below the cursor has
+// been published and deleted, so a read seeks past them rather than walking
+// their tombstones (which, walked on every poll, made the relay's cost grow
+// with every alert ever sent). Keys sort by creation time, but an alert
+// created before the cursor can be committed after it passed (commits land
+// out of order); Committed hands such stragglers to the relay in memory.
 type Outbox struct {
 	db     *badger.DB
 	store  *velocity.Store
 	now    func() time.Time
 	notify chan struct{}
 	depth  atomic.Int64
+
+	mu         sync.Mutex
+	cursor     []byte   // published up to here, inclusive; nil before the first read
+	scanning   bool     // a read from the cursor is in progress
+	stragglers [][]byte // committed keys the cursor may have passed
 }
 
 // NewOutbox opens the outbox kept in db, written through store. It counts
@@ -89,9 +103,18 @@ func (o *Outbox) Entries(ctx context.Context, tx *fraud.Transaction, r *fraud.Re
 	return []velocity.Entry{{Key: rec.key(), Value: rec.encode()}}, nil
 }
 
-// Committed wakes the relay: an alert is waiting.
-func (o *Outbox) Committed() {
-	o.depth.Add(1)
+// Committed is told the entries (from Entries) once they are in Badger. It
+// wakes the relay, and keeps the keys that the relay's cursor may already
+// have passed.
+func (o *Outbox) Committed(entries []velocity.Entry) {
+	o.depth.Add(int64(len(entries)))
+	o.mu.Lock()
+	for _, e := range entries {
+		if o.scanning || (o.cursor != nil && bytes.Compare(e.Key, o.cursor) <= 0) {
+			o.stragglers = append(o.stragglers, e.Key)
+		}
+	}
+	o.mu.Unlock()
 	select {
 	case o.notify <- struct{}{}:
 	default:
@@ -104,6 +127,7 @@ type record struct {
 	created                            int64
 	value                              []byte // the alert JSON
 	k                                  []byte
+	scanned                            bool // read from the cursor, not a straggler
 }
 
 func (r *record) key() []byte {
@@ -145,30 +169,101 @@ func decodeRecord(k, v []byte) (record, error) {
 	return r, nil
 }
 
-// next reads up to n records in key order.
+// next reads up to n records: the stragglers still in Badger first, then
+// the records past the cursor in key order. finish must follow.
 func (o *Outbox) next(n int) ([]record, error) {
+	o.mu.Lock()
+	o.scanning = true
+	from := o.cursor
+	stragglers := o.stragglers[:min(len(o.stragglers), n)]
+	o.mu.Unlock()
 	var out []record
+	seen := make(map[string]bool, len(stragglers))
 	err := o.db.View(func(txn *badger.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix = []byte{prefix}
-		opt.PrefetchSize = n
-		it := txn.NewIterator(opt)
-		defer it.Close()
-		for it.Rewind(); it.Valid() && len(out) < n; it.Next() {
-			item := it.Item()
-			v, err := item.ValueCopy(nil)
+		for _, k := range stragglers {
+			if seen[string(k)] {
+				continue
+			}
+			seen[string(k)] = true
+			item, err := txn.Get(k)
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue // published already, by a read from the cursor
+			}
 			if err != nil {
 				return err
 			}
-			r, err := decodeRecord(item.Key(), v)
+			r, err := readRecord(item)
 			if err != nil {
 				return err
 			}
 			out = append(out, r)
 		}
+		opt := badger.DefaultIteratorOptions
+		opt.Prefix = []byte{prefix}
+		opt.PrefetchSize = n
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		if from == nil {
+			it.Rewind()
+		} else {
+			it.Seek(from)
+			if it.Valid() && bytes.Equal(it.Item().Key(), from) {
+				it.Next()
+			}
+		}
+		for ; it.Valid() && len(out) < n; it.Next() {
+			if seen[string(it.Item().Key())] {
+				continue // a straggler committed while the last read ran
+			}
+			r, err := readRecord(it.Item())
+			if err != nil {
+				return err
+			}
+			r.scanned = true
+			out = append(out, r)
+		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		o.finish(nil)
+		return nil, err
+	}
+	return out, nil
+}
+
+func readRecord(item *badger.Item) (record, error) {
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return record{}, err
+	}
+	return decodeRecord(item.Key(), v)
+}
+
+// finish ends a read: done are the records now deleted (published, or
+// found on the topic already). The cursor moves past the highest of them
+// read from it, and the stragglers among them are forgotten.
+func (o *Outbox) finish(done []record) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.scanning = false
+	gone := make(map[string]bool, len(done))
+	for _, r := range done {
+		gone[string(r.k)] = true
+		if r.scanned && bytes.Compare(r.k, o.cursor) > 0 {
+			o.cursor = r.k
+		}
+	}
+	if len(gone) == 0 || len(o.stragglers) == 0 {
+		return
+	}
+	keep := o.stragglers[:0]
+	for _, k := range o.stragglers {
+		if !gone[string(k)] {
+			keep = append(keep, k)
+		}
+	}
+	clear(o.stragglers[len(keep):])
+	o.stragglers = keep
 }
 
 // remove deletes published records.

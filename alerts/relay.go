@@ -168,8 +168,14 @@ func (r *Relay) Run(ctx context.Context) error {
 // publishOnce sends the next batch and removes it from the outbox.
 func (r *Relay) publishOnce(ctx context.Context) (int, error) {
 	recs, err := r.ob.next(r.cfg.BatchSize)
-	if err != nil || len(recs) == 0 {
+	if err != nil {
 		return 0, err
+	}
+	// What is deleted from the outbox by the end of this call.
+	var finished []record
+	defer func() { r.ob.finish(finished) }()
+	if len(recs) == 0 {
+		return 0, nil
 	}
 	if r.suspect {
 		// A previous attempt may have reached Kafka without our knowing:
@@ -190,6 +196,7 @@ func (r *Relay) publishOnce(ctx context.Context) (int, error) {
 			if err := r.ob.remove(ctx, done); err != nil {
 				return 0, err
 			}
+			finished = done
 			r.skipped.Add(int64(len(done)))
 		}
 		r.suspect = false
@@ -244,6 +251,7 @@ func (r *Relay) publishOnce(ctx context.Context) (int, error) {
 		r.suspect = true
 		return 0, err
 	}
+	finished = append(finished, recs...)
 	r.published.Add(int64(len(recs)))
 	r.mu.Lock()
 	r.lastLatency = time.Since(time.Unix(0, recs[len(recs)-1].created))

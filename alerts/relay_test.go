@@ -47,7 +47,7 @@ func TestRelaySkipsAlertsAlreadyOnTheTopic(t *testing.T) {
 		if err := store.Write(ctx, entries, nil); err != nil {
 			t.Fatal(err)
 		}
-		ob.Committed()
+		ob.Committed(entries)
 	}
 	kafkatest.Produce(t, broker, "fraud.alerts", kafka.Message{Key: []byte("card_r"), Value: []byte(`{}`),
 		Headers: []kafka.Header{{Key: "alert_id", Value: []byte(fraud.AlertID("tx-0"))}}})

@@ -19,7 +19,7 @@ type panickyOutbox struct{}
 func (panickyOutbox) Entries(context.Context, *fraud.Transaction, *fraud.Result) ([]velocity.Entry, error) {
 	panic("boom")
 }
-func (panickyOutbox) Committed() {}
+func (panickyOutbox) Committed([]velocity.Entry) {}
 
 // ScoreStream has no deferred Abort between Begin and Commit: a panic there
 // (model, outbox, encoder) is turned into a 500 by the HTTP recoverer, but

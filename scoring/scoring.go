@@ -20,10 +20,11 @@ import (
 
 // Outbox turns an alerting result into entries written in the same Badger
 // transaction as the result, so that an alert exists exactly when its
-// result does. Committed is called once those entries are in Badger.
+// result does. Committed is called with those entries once they are in
+// Badger.
 type Outbox interface {
 	Entries(ctx context.Context, tx *fraud.Transaction, r *fraud.Result) ([]velocity.Entry, error)
-	Committed()
+	Committed(entries []velocity.Entry)
 }
 
 // Pipeline scores transactions. Its fields are set once before use.
@@ -156,7 +157,7 @@ func (p *Pipeline) ScoreStream(ctx context.Context, st *velocity.Stream, tx *fra
 		return fraud.Result{}, nil, err
 	}
 	if len(extra) > 0 {
-		p.Outbox.Committed()
+		p.Outbox.Committed(extra)
 	}
 	p.record(ctx, start, &res, &out)
 	return res, body, nil
@@ -243,7 +244,7 @@ func (p *Pipeline) revise(ctx context.Context, tx *fraud.Transaction) (fraud.Res
 		return fraud.Result{}, nil, err
 	}
 	if len(extra) > 0 {
-		p.Outbox.Committed()
+		p.Outbox.Committed(extra)
 	}
 	res.Duplicate = true
 	return res, res.AppendJSON(make([]byte, 0, 768)), nil

@@ -1,0 +1,133 @@
+package alerts
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fraudscore/scorer/fraud"
+	"github.com/fraudscore/scorer/internal/kafkatest"
+	"github.com/fraudscore/scorer/velocity"
+)
+
+func openOutbox(t testing.TB) (*Outbox, *velocity.Store) {
+	t.Helper()
+	db, err := badger.OpenManaged(badger.DefaultOptions(t.TempDir()).WithLogger(nil).WithDetectConflicts(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := velocity.Open(db, velocity.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, err := NewOutbox(db, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close(); db.Close() })
+	return ob, store
+}
+
+// entries builds the outbox entries of an alert for tx id, created at at.
+func entries(t testing.TB, ob *Outbox, id string, at time.Time) []velocity.Entry {
+	t.Helper()
+	ob.now = func() time.Time { return at }
+	tx := fraud.Transaction{ID: id, CardID: "card_o", Amount: 1, Currency: "USD", EventTime: at}
+	res := fraud.Result{TransactionID: id, Score: 0.9, Decision: fraud.Decline, AlertID: fraud.AlertID(id)}
+	e, err := ob.Entries(context.Background(), &tx, &res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func commit(t testing.TB, ob *Outbox, store *velocity.Store, e []velocity.Entry) {
+	t.Helper()
+	if err := store.Write(context.Background(), e, nil); err != nil {
+		t.Fatal(err)
+	}
+	ob.Committed(e)
+}
+
+// TestAlertCommittedBehindTheCursorIsPublished: an alert created before
+// one the relay has already published, but committed after it (commits
+// land out of order), is published all the same, once.
+func TestAlertCommittedBehindTheCursorIsPublished(t *testing.T) {
+	_, broker := kafkatest.Broker(t, "", 0)
+	kafkatest.CreateTopic(t, broker, "fraud.alerts", 1)
+	ob, store := openOutbox(t)
+	t0 := time.Now()
+	early := entries(t, ob, "early", t0)
+	late := entries(t, ob, "late", t0.Add(time.Second))
+
+	relay := NewRelay(ob, RelayConfig{Brokers: []string{broker}, Topic: "fraud.alerts", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { relay.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	commit(t, ob, store, late)
+	kafkatest.WaitFor(t, broker, "fraud.alerts", 1, 30*time.Second)
+	commit(t, ob, store, early)
+	msgs := kafkatest.WaitFor(t, broker, "fraud.alerts", 2, 30*time.Second)
+	got := map[string]int{}
+	for _, m := range msgs {
+		got[kafkatest.Header(m, "transaction_id")]++
+	}
+	if got["early"] != 1 || got["late"] != 1 || len(msgs) != 2 {
+		t.Fatalf("published %v, want early and late once each", got)
+	}
+}
+
+// BenchmarkOutboxPoll is the relay's read of an empty outbox, and of one
+// new alert, after many alerts were published and deleted. Its cost must
+// not grow with their number: a read that walked the tombstones of every
+// published alert took a whole core on a long-running instance.
+func BenchmarkOutboxPoll(b *testing.B) {
+	for _, published := range []int{1_000, 100_000, 1_000_000} {
+		b.Run(fmt.Sprint("published=", published), func(b *testing.B) {
+			ob, store := openOutbox(b)
+			t0 := time.Now()
+			const chunk = 1000
+			for i := 0; i < published; i += chunk {
+				var puts []velocity.Entry
+				for j := i; j < min(i+chunk, published); j++ {
+					puts = append(puts, entries(b, ob, fmt.Sprint("old-", j), t0.Add(time.Duration(j)))...)
+				}
+				commit(b, ob, store, puts)
+				recs, err := ob.next(chunk)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := ob.remove(context.Background(), recs); err != nil {
+					b.Fatal(err)
+				}
+				ob.finish(recs)
+			}
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				// An empty poll, then one alert through.
+				recs, err := ob.next(100)
+				if err != nil || len(recs) != 0 {
+					b.Fatalf("empty poll: %d records, %v", len(recs), err)
+				}
+				ob.finish(nil)
+				commit(b, ob, store, entries(b, ob, fmt.Sprint("new-", i), t0.Add(time.Duration(published+i))))
+				i++
+				if recs, err = ob.next(100); err != nil || len(recs) != 1 {
+					b.Fatalf("poll: %d records, %v", len(recs), err)
+				}
+				if err := ob.remove(context.Background(), recs); err != nil {
+					b.Fatal(err)
+				}
+				ob.finish(recs)
+			}
+		})
+	}
+}
