@@ -64,7 +64,17 @@ type Config struct {
 	// StallAfter is how long a partition's first record not yet done may
 	// wait before the partition counts as stalled (see Stalls) [30s].
 	StallAfter time.Duration
-	Logger     *slog.Logger
+	// Gate, when set, is called before each record is processed. It
+	// returns at once while records may be processed, and otherwise blocks
+	// until they may (the service closes it while the disk is nearly
+	// full), or returns ctx.Err() once ctx ends. While it blocks, the
+	// partition's lanes and queue fill up and fetching waits: the records
+	// stay in the topic, and are processed normally once it opens. Any
+	// other error stops the consumer with that error, as a failed record
+	// does, nothing from that record on being committed. Gate is called
+	// from every lane of every partition at once.
+	Gate   func(ctx context.Context) error
+	Logger *slog.Logger
 	// Now is the clock for event-time checks and for stall detection
 	// [time.Now].
 	Now func() time.Time
@@ -185,9 +195,10 @@ func (c *Consumer) Stats() Stats {
 // meanwhile, and its lag grows with every record produced to it.
 //
 // A record waits this long when its dead letter cannot be written (the
-// DLQ is unreachable, or refuses even a truncated copy). Processing
-// itself is bounded by Budget and Retry, well under the default
-// StallAfter. The stall clears as soon as that record is done.
+// DLQ is unreachable, or refuses even a truncated copy), or while
+// Config.Gate holds it: a pause shows as a stall, its lag being as real.
+// Processing itself is bounded by Budget and Retry, well under the
+// default StallAfter. The stall clears as soon as that record is done.
 // A partition with nothing to do is never stalled, however long it has
 // been idle, and partitions not assigned to this consumer are not seen.
 //
@@ -395,6 +406,9 @@ func (c *Consumer) work(ctx context.Context, r *kafka.Reader, partition int, ch 
 			defer wg.Done()
 			for m := range in {
 				err := ctx.Err()
+				if err == nil && c.cfg.Gate != nil {
+					err = c.cfg.Gate(ctx)
+				}
 				if err == nil {
 					err = c.process(ctx, st, m)
 				}
