@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -60,8 +61,23 @@ type Config struct {
 	Lanes int
 	// CommitInterval is how often processed offsets are committed [100ms].
 	CommitInterval time.Duration
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// StallAfter is how long a partition's first record not yet done may
+	// wait before the partition counts as stalled (see Stalls) [30s].
+	StallAfter time.Duration
+	// Gate, when set, is called before each record is processed. It
+	// returns at once while records may be processed, and otherwise blocks
+	// until they may (the service closes it while the disk is nearly
+	// full), or returns ctx.Err() once ctx ends. While it blocks, the
+	// partition's lanes and queue fill up and fetching waits: the records
+	// stay in the topic, and are processed normally once it opens. Any
+	// other error stops the consumer with that error, as a failed record
+	// does, nothing from that record on being committed. Gate is called
+	// from every lane of every partition at once.
+	Gate   func(ctx context.Context) error
+	Logger *slog.Logger
+	// Now is the clock for event-time checks and for stall detection
+	// [time.Now].
+	Now func() time.Time
 	// TracerProvider and Propagator trace each record, continuing the
 	// trace context found in its headers [no-op, W3C].
 	TracerProvider trace.TracerProvider
@@ -81,6 +97,39 @@ type Consumer struct {
 
 	processed, duplicates, deadLettered, retried atomic.Int64
 	lag                                          atomic.Int64
+
+	mu    sync.Mutex
+	parts map[int]*progress // the partitions being worked on
+}
+
+// progress is where one partition's processing stands, kept by its worker
+// and read by Stalls and PartitionLag.
+type progress struct {
+	mu sync.Mutex
+	// head is the offset of the first record taken and not yet done, -1
+	// when every record taken is done; since is when it became the head,
+	// which is when the processed offset last advanced or, after an idle
+	// spell, when a record arrived.
+	head  int64
+	since time.Time
+	// next is the offset after the last record done, -1 before any.
+	next int64
+	// hwm is the partition's high-water mark as of the latest fetch.
+	hwm int64
+}
+
+// Stall is a partition whose processing has stopped moving (see Stalls).
+type Stall struct {
+	Partition int
+	// Offset is the partition's first record not yet done: the one being
+	// waited for.
+	Offset int64
+	// Since is when that record became the first not done, by the
+	// consumer's clock (Config.Now).
+	Since time.Time
+	// Lag is how many records of the partition are not yet done, from
+	// Offset to its end as of the latest fetch.
+	Lag int64
 }
 
 // Stats are the consumer's counters.
@@ -90,6 +139,7 @@ type Stats struct {
 	DeadLettered int64 // records sent to the dead-letter topic
 	Retried      int64 // processing attempts that failed and were retried
 	Lag          int64 // messages behind the end of the topic, last known
+	Stalled      int   // partitions stalled now (see Stalls)
 }
 
 // New returns a consumer; Run starts it.
@@ -109,6 +159,9 @@ func New(cfg Config) *Consumer {
 	if cfg.CommitInterval <= 0 {
 		cfg.CommitInterval = 100 * time.Millisecond
 	}
+	if cfg.StallAfter <= 0 {
+		cfg.StallAfter = 30 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -121,7 +174,8 @@ func New(cfg Config) *Consumer {
 	if cfg.Propagator == nil {
 		cfg.Propagator = propagation.TraceContext{}
 	}
-	return &Consumer{cfg: cfg, log: cfg.Logger, tracer: cfg.TracerProvider.Tracer("github.com/fraudscore/scorer/stream")}
+	return &Consumer{cfg: cfg, log: cfg.Logger, tracer: cfg.TracerProvider.Tracer("github.com/fraudscore/scorer/stream"),
+		parts: map[int]*progress{}}
 }
 
 // Stats returns the consumer's counters.
@@ -129,7 +183,107 @@ func (c *Consumer) Stats() Stats {
 	return Stats{
 		Processed: c.processed.Load(), Duplicates: c.duplicates.Load(),
 		DeadLettered: c.deadLettered.Load(), Retried: c.retried.Load(), Lag: c.lag.Load(),
+		Stalled: len(c.Stalls()),
 	}
+}
+
+// Stalls returns the partitions of this consumer that are stalled, by
+// partition number; none when all is moving. A partition is stalled when
+// it has records fetched and not yet done and its first such record has
+// waited Config.StallAfter or longer: its processed (committed) offset has
+// not advanced in that time. Nothing else of that partition is committed
+// meanwhile, and its lag grows with every record produced to it.
+//
+// A record waits this long when its dead letter cannot be written (the
+// DLQ is unreachable, or refuses even a truncated copy), or while
+// Config.Gate holds it: a pause shows as a stall, its lag being as real.
+// Processing itself is bounded by Budget and Retry, well under the
+// default StallAfter. The stall clears as soon as that record is done.
+// A partition with nothing to do is never stalled, however long it has
+// been idle, and partitions not assigned to this consumer are not seen.
+//
+// For a readiness check:
+//
+//	for _, s := range c.Stalls() {
+//		fmt.Printf("kafka: partition %d stalled at offset %d for %s, lag %d",
+//			s.Partition, s.Offset, now.Sub(s.Since).Round(time.Second), s.Lag)
+//	}
+func (c *Consumer) Stalls() []Stall {
+	now := c.cfg.Now()
+	var out []Stall
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for p, pr := range c.parts {
+		pr.mu.Lock()
+		if pr.head >= 0 && now.Sub(pr.since) >= c.cfg.StallAfter {
+			out = append(out, Stall{Partition: p, Offset: pr.head, Since: pr.since, Lag: max(pr.hwm-pr.head, 0)})
+		}
+		pr.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b Stall) int { return cmp.Compare(a.Partition, b.Partition) })
+	return out
+}
+
+// PartitionLag returns, for each partition this consumer works on, how
+// many of its records are not yet done: its high-water mark as of the
+// latest fetch minus the next offset to process. Unlike Stats().Lag, which
+// the reader samples, it counts records fetched and waiting in memory as
+// not done. A partition taken away by a rebalance keeps its last value
+// until Run returns: kafka-go's reader does not say when that happens.
+func (c *Consumer) PartitionLag() map[int]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[int]int64, len(c.parts))
+	for p, pr := range c.parts {
+		pr.mu.Lock()
+		next := pr.head
+		if next < 0 {
+			next = pr.next
+		}
+		if next >= 0 {
+			out[p] = max(pr.hwm-next, 0)
+		}
+		pr.mu.Unlock()
+	}
+	return out
+}
+
+// track starts the progress of a partition whose worker starts.
+func (c *Consumer) track(partition int) *progress {
+	pr := &progress{head: -1, next: -1}
+	c.mu.Lock()
+	c.parts[partition] = pr
+	c.mu.Unlock()
+	return pr
+}
+
+// untrack forgets a partition whose worker ended: what it had taken is
+// delivered again to whichever worker, here or elsewhere, reads it next.
+func (c *Consumer) untrack(partition int, pr *progress) {
+	c.mu.Lock()
+	if c.parts[partition] == pr {
+		delete(c.parts, partition)
+	}
+	c.mu.Unlock()
+}
+
+// took records that m was taken by the partition's worker, idle before
+// when first.
+func (pr *progress) took(m kafka.Message, first bool, now time.Time) {
+	pr.mu.Lock()
+	if first {
+		pr.head, pr.since = m.Offset, now
+	}
+	pr.hwm = max(pr.hwm, m.HighWaterMark)
+	pr.mu.Unlock()
+}
+
+// advanced records that every record up to next-1 is done and that head
+// (-1: none) is the first record not done.
+func (pr *progress) advanced(next, head int64, now time.Time) {
+	pr.mu.Lock()
+	pr.next, pr.head, pr.since = next, head, now
+	pr.mu.Unlock()
 }
 
 var errStopped = errors.New("stream: consumer stopped before commit")
@@ -234,6 +388,8 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 // processed, so a crash redelivers, never skips.
 func (c *Consumer) work(ctx context.Context, r *kafka.Reader, partition int, ch <-chan kafka.Message, stop func()) error {
 	st := c.cfg.Pipeline.Store.NewStream()
+	pr := c.track(partition)
+	defer c.untrack(partition, pr)
 	type outcome struct {
 		m   kafka.Message
 		err error
@@ -250,6 +406,9 @@ func (c *Consumer) work(ctx context.Context, r *kafka.Reader, partition int, ch 
 			defer wg.Done()
 			for m := range in {
 				err := ctx.Err()
+				if err == nil && c.cfg.Gate != nil {
+					err = c.cfg.Gate(ctx)
+				}
 				if err == nil {
 					err = c.process(ctx, st, m)
 				}
@@ -288,6 +447,7 @@ func (c *Consumer) work(ctx context.Context, r *kafka.Reader, partition int, ch 
 				}
 				continue
 			}
+			pr.took(m, len(pending) == 0, c.cfg.Now())
 			pending = append(pending, m.Offset)
 			lanes[laneOf(m.Key, len(lanes))] <- m
 		case o := <-results:
@@ -306,6 +466,13 @@ func (c *Consumer) work(ctx context.Context, r *kafka.Reader, partition int, ch 
 				pending = pending[1:]
 				last = &h.m
 				c.processed.Add(1)
+			}
+			if last != nil {
+				head := int64(-1)
+				if len(pending) > 0 {
+					head = pending[0]
+				}
+				pr.advanced(last.Offset+1, head, c.cfg.Now())
 			}
 			if last != nil && firstErr == nil {
 				if err := r.CommitMessages(context.WithoutCancel(ctx), *last); err != nil {

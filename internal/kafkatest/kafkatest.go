@@ -121,15 +121,16 @@ func Header(m kafka.Message, key string) string {
 	return ""
 }
 
-// CreateTopic creates topic with the given partitions.
-func CreateTopic(t testing.TB, broker, topic string, partitions int) {
+// CreateTopic creates topic with the given partitions and topic configs
+// (such as max.message.bytes).
+func CreateTopic(t testing.TB, broker, topic string, partitions int, configs ...kafka.ConfigEntry) {
 	t.Helper()
 	conn, err := kafka.Dial("tcp", broker)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if err := conn.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}); err != nil {
+	if err := conn.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs}); err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
 }
