@@ -68,6 +68,7 @@ type Config struct {
 	AuthTokensFile    string        // bearer tokens; auth is off (with a warning) when empty
 	MaxEventAge       time.Duration // 20 years: how far behind the server clock event_time may be
 	MinFreeDiskMiB    int           // 512: below this much free space under DataDir, new work is refused
+	KafkaStallAfter   time.Duration // 30s: a partition whose processed offset has not moved for this long, with records waiting, makes /readyz 503
 	Logger            *slog.Logger
 	// Telemetry is the tracer and meter providers; nil sets them up from
 	// the OTEL_* environment (Prometheus /metrics always, OTLP when set).
@@ -218,9 +219,11 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		s.relay = alerts.NewRelay(s.outbox, alerts.RelayConfig{Brokers: s.brokers, Topic: cfg.TopicAlerts, Logger: cfg.Logger,
 			TracerProvider: s.tel.TracerProvider})
 		s.dlq = deadletter.NewWriter(s.brokers, cfg.TopicDLQ)
+		s.dlq.Logger = cfg.Logger
 		s.consumer = stream.New(stream.Config{
 			Brokers: s.brokers, Topic: cfg.TopicTransactions, GroupID: cfg.GroupID,
-			Pipeline: s.pipeline, DLQ: s.dlq, Budget: cfg.Budget, MaxFutureSkew: cfg.MaxFutureSkew, Logger: cfg.Logger,
+			Pipeline: s.pipeline, DLQ: s.dlq, Budget: cfg.Budget, MaxFutureSkew: cfg.MaxFutureSkew, MaxEventAge: cfg.MaxEventAge,
+			Gate: s.disk.Wait, StallAfter: cfg.KafkaStallAfter, Logger: cfg.Logger,
 			TracerProvider: s.tel.TracerProvider, Propagator: s.tel.Propagator,
 		})
 	}
@@ -533,15 +536,31 @@ func (s *Service) kafkaReady(ctx context.Context) error {
 	}
 	var d net.Dialer
 	var errs []error
+	reachable := false
 	for _, b := range s.brokers {
 		c, err := d.DialContext(ctx, "tcp", b)
 		if err == nil {
 			c.Close()
-			return nil
+			reachable = true
+			break
 		}
 		errs = append(errs, err)
 	}
-	return fmt.Errorf("no broker reachable: %w", errors.Join(errs...))
+	if !reachable {
+		return fmt.Errorf("no broker reachable: %w", errors.Join(errs...))
+	}
+	// A partition whose processing stopped moving (a dead letter that cannot
+	// be written, say) holds back every later record of its cards.
+	now := time.Now()
+	var stalls []string
+	for _, st := range s.consumer.Stalls() {
+		stalls = append(stalls, fmt.Sprintf("partition %d stalled at offset %d for %s, lag %d",
+			st.Partition, st.Offset, now.Sub(st.Since).Round(time.Second), st.Lag))
+	}
+	if len(stalls) > 0 {
+		return errors.New(strings.Join(stalls, "; "))
+	}
+	return nil
 }
 
 // badgerLogger sends Badger's warnings and errors to slog and drops its
@@ -606,6 +625,10 @@ func (s *Service) registerGauges() error {
 		d["scorer.breaker.alerts_publish.state"] = "Alert publish breaker: 0 closed, 1 half-open, 2 open."
 		g["scorer.kafka.consumer.lag"] = func() int64 { return s.consumer.Stats().Lag }
 		d["scorer.kafka.consumer.lag"] = "Messages behind the end of the transactions topic (last fetch)."
+		g["scorer.kafka.partitions.stalled"] = func() int64 { return int64(len(s.consumer.Stalls())) }
+		d["scorer.kafka.partitions.stalled"] = "Partitions of the transactions topic with records waiting whose processed offset has not moved for --kafka-stall-after."
+		g["scorer.dlq.truncated"] = s.dlq.Truncated
+		d["scorer.dlq.truncated"] = "Dead letters written as truncated copies because the original was over the broker's size limit."
 		for _, c := range deadletter.Classes {
 			name := "scorer.dlq." + string(c)
 			g[name] = func() int64 { return s.dlq.Counts()[c] }

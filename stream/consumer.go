@@ -47,8 +47,9 @@ type Config struct {
 	DLQ      DeadLetters
 	// Budget bounds the scoring of one record [2s].
 	Budget time.Duration
-	// MaxFutureSkew as for HTTP [5m].
+	// MaxFutureSkew and MaxEventAge as for HTTP [5m, no bound].
 	MaxFutureSkew time.Duration
+	MaxEventAge   time.Duration
 	// Retry is the policy for transient processing failures, after which
 	// the record is dead-lettered [deadletter defaults].
 	Retry deadletter.Policy
@@ -536,7 +537,7 @@ func (c *Consumer) process(ctx context.Context, st *velocity.Stream, m kafka.Mes
 		span.End()
 	}()
 	ctx = scoring.WithSource(ctx, "kafka")
-	tx, err := fraud.DecodeTransaction(m.Value, fraud.Limits{Now: c.cfg.Now(), MaxFutureSkew: c.cfg.MaxFutureSkew})
+	tx, err := fraud.DecodeTransaction(m.Value, fraud.Limits{Now: c.cfg.Now(), MaxFutureSkew: c.cfg.MaxFutureSkew}) // MERGE: MaxEventAge
 	if err != nil {
 		class := deadletter.Validation
 		var ve *fraud.ValidationError
@@ -546,29 +547,57 @@ func (c *Consumer) process(ctx context.Context, st *velocity.Stream, m kafka.Mes
 		return c.deadLetter(ctx, m, deadletter.Failure{Class: class, Err: err, Attempts: 1})
 	}
 	var dup bool
-	attempts, err := deadletter.Retry(ctx, c.cfg.Retry, func(ctx context.Context) error {
+	score := func(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(ctx, c.cfg.Budget)
 		defer cancel()
 		res, _, err := c.cfg.Pipeline.ScoreStream(sctx, st, &tx)
 		if err != nil {
-			c.retried.Add(1)
+			if !permanent(err) {
+				c.retried.Add(1)
+			}
 			return err
 		}
 		dup = res.Duplicate
 		return nil
-	}, nil)
-	if err == nil {
-		if dup {
-			c.duplicates.Add(1)
+	}
+	for {
+		attempts, err := deadletter.Retry(ctx, c.cfg.Retry, score, permanent)
+		switch {
+		case err == nil:
+			if dup {
+				c.duplicates.Add(1)
+			}
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, scoring.ErrNotWritable):
+			// Nothing was counted; the record waits for writes to resume
+			// (the disk to have room again), as the gate makes every
+			// other record wait. It is not a failure of the record.
+			if c.cfg.Gate == nil {
+				return err
+			}
+			if err := c.cfg.Gate(ctx); err != nil {
+				return err
+			}
+			continue
+		case errors.Is(err, velocity.ErrConflict):
+			// The transaction_id is known with other fields: the record
+			// is another transaction reusing the id, not a retry, and no
+			// retry will change that.
+			return c.deadLetter(ctx, m, deadletter.Failure{Class: deadletter.Conflict, Err: err, Attempts: attempts})
 		}
-		return nil
+		c.log.Error("record failed after retries; dead-lettering", "partition", m.Partition, "offset", m.Offset,
+			"transaction_id", tx.ID, "attempts", attempts, "err", err)
+		return c.deadLetter(ctx, m, deadletter.Failure{Class: deadletter.Processing, Err: err, Attempts: attempts})
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	c.log.Error("record failed after retries; dead-lettering", "partition", m.Partition, "offset", m.Offset,
-		"transaction_id", tx.ID, "attempts", attempts, "err", err)
-	return c.deadLetter(ctx, m, deadletter.Failure{Class: deadletter.Processing, Err: err, Attempts: attempts})
+}
+
+// permanent reports errors that no retry of the same record can change
+// now: a conflicting transaction_id, or state that cannot be written until
+// the disk has room again (waited for by the gate, not by retries).
+func permanent(err error) bool {
+	return errors.Is(err, velocity.ErrConflict) || errors.Is(err, scoring.ErrNotWritable)
 }
 
 // deadLetter sends m to the DLQ, retrying until it is there or ctx ends:

@@ -39,6 +39,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&c.MaxFutureSkew, "max-future-skew", 5*time.Minute, "how far ahead of the server clock event_time may be")
 	fs.DurationVar(&c.DedupRetention, "dedup-retention", 24*time.Hour, "how long a transaction_id is remembered (wall clock)")
 	fs.DurationVar(&c.MaxEventAge, "max-event-age", service.DefaultMaxEventAge, "how far behind the server clock event_time may be")
+	fs.DurationVar(&c.KafkaStallAfter, "kafka-stall-after", 30*time.Second, "a partition with records waiting whose processed offset has not moved for this long makes /readyz 503")
 	fs.IntVar(&c.MinFreeDiskMiB, "min-free-disk-mib", 512, "below this much free space under --data-dir, new work is refused until space is freed")
 	fs.StringVar(&c.RulesFile, "rules", "", "rules file, YAML or JSON (default: embedded rules)")
 	fs.StringVar(&c.ModelFile, "model", "", "logistic-regression model JSON (default: embedded model)")
