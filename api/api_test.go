@@ -295,7 +295,6 @@ func TestRetryAfterRestartIsADuplicate(t *testing.T) {
 	}
 }
 
-
 func TestVelocityEndpoint(t *testing.T) {
 	s := start(t, options{})
 	s.score(t, validTx("v-1"))
