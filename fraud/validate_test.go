@@ -3,6 +3,7 @@ package fraud_test
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -153,6 +154,13 @@ func TestDecodeTransactionRules(t *testing.T) {
 		{name: "event_time as a date only", give: map[string]any{"event_time": "2019-01-01"}, want: []string{"event_time"}},
 		{name: "event_time without a zone", give: map[string]any{"event_time": "2019-01-01T00:00:00"}, want: []string{"event_time"}},
 		{name: "event_time as a Unix number", give: map[string]any{"event_time": 1546300800}, want: []string{"event_time"}, wantMessage: "must be a JSON string"},
+		{name: "event_time with the largest offsets is valid", give: map[string]any{"event_time": "2026-03-01T11:59:00+23:59"}},
+		{name: "event_time with offset +24:00", give: map[string]any{"event_time": "2026-03-01T11:00:00+24:00"}, want: []string{"event_time"}, wantMessage: "must be an RFC 3339 timestamp such as 2026-01-02T15:04:05Z"},
+		{name: "event_time with offset -24:00", give: map[string]any{"event_time": "2026-03-01T11:00:00-24:00"}, want: []string{"event_time"}},
+		{name: "event_time with offset minute 60", give: map[string]any{"event_time": "2026-03-01T11:00:00+23:60"}, want: []string{"event_time"}},
+		{name: "event_time with offset hour 99", give: map[string]any{"event_time": "2026-03-01T11:00:00+99:00"}, want: []string{"event_time"}},
+		{name: "event_time with a one-digit hour", give: map[string]any{"event_time": "2026-03-01T1:00:00Z"}, want: []string{"event_time"}},
+		{name: "event_time with a comma before the fraction", give: map[string]any{"event_time": "2026-03-01T11:00:00,5Z"}, want: []string{"event_time"}},
 		{name: "event_time whose UTC year is before 0000", give: map[string]any{"event_time": "0000-01-01T00:00:00+01:00"}, want: []string{"event_time"}},
 
 		// merchant_id, merchant_category, device_id: up to 128 characters.
@@ -292,9 +300,10 @@ func TestDecodeTransactionBody(t *testing.T) {
 		{name: "JSON null", give: " null\n", want: []string{"body"}, wantMessage: "must be a JSON object"},
 		{name: "empty object", give: `{}`, want: []string{"transaction_id", "card_id", "amount", "currency", "event_time"}, wantMessage: "is required"},
 		{
-			name: "a repeated key of the wrong type does not echo the number",
-			give: `{"transaction_id":"t","card_id":"c","amount":4111111111111111.5,"amount":1,"currency":"USD","event_time":"2019-01-01T00:00:00Z"}`,
-			want: []string{"body"},
+			name:        "a repeated key of the wrong type is named and does not echo the number",
+			give:        `{"transaction_id":"t","card_id":"c","amount":4111111111111111.5,"amount":1,"currency":"USD","event_time":"2019-01-01T00:00:00Z"}`,
+			want:        []string{"amount"},
+			wantMessage: "appears more than once",
 		},
 	}
 	for _, tt := range tests {
@@ -314,6 +323,86 @@ func TestDecodeTransactionBody(t *testing.T) {
 				if strings.Contains(e.Message, "4111111111111111") || strings.Contains(e.Message, "wire") {
 					t.Errorf("field %s: message %q leaks the input or internals", e.Field, e.Message)
 				}
+			}
+		})
+	}
+}
+
+// doc is a JSON object of the given members, written as is so that a test
+// can repeat a name or hold bytes that encoding/json would not write.
+func doc(members ...string) []byte {
+	return []byte("{" + strings.Join(members, ",") + "}")
+}
+
+// required are the required members of a valid transaction, in JSON.
+var required = []string{
+	`"transaction_id":"tx_1"`, `"card_id":"card_7f3a9c"`, `"amount":100`,
+	`"currency":"USD"`, `"event_time":"2026-03-01T11:00:00Z"`,
+}
+
+// with returns the required members but those named in drop, followed by
+// more.
+func with(drop []string, more ...string) []string {
+	var out []string
+	for _, m := range required {
+		if !slices.ContainsFunc(drop, func(d string) bool { return strings.HasPrefix(m, `"`+d+`":`) }) {
+			out = append(out, m)
+		}
+	}
+	return append(out, more...)
+}
+
+// The JSON itself is read strictly: exact names, no repeated names, valid
+// UTF-8 only. Each fault is named on the field it is in.
+func TestDecodeTransactionStrictJSON(t *testing.T) {
+	tests := []struct {
+		name string
+		give []byte
+		// want is "field: message" for each error, in order; none when valid.
+		want []string
+	}{
+		// Names match exactly: another case is an unknown member.
+		{name: "names in another case are ignored", give: doc(with(nil, `"AMOUNT":-5`, `"Card_ID":"4111111111111111"`, `"Event_Time":5`)...)},
+		{name: "a name in another case does not stand for the real one", give: doc(with([]string{"card_id", "amount"}, `"CARD_ID":"card_1"`, `"Amount":100`)...),
+			want: []string{"card_id: is required", "amount: is required"}},
+
+		// Repeated names.
+		{name: "repeated amount", give: doc(with(nil, `"amount":100`)...), want: []string{"amount: appears more than once"}},
+		{name: "repeated card_id with another value", give: doc(with(nil, `"card_id":"card_other"`)...), want: []string{"card_id: appears more than once"}},
+		{name: "repeated name spelled with an escape", give: doc(with(nil, `"\u0061mount":100`)...), want: []string{"amount: appears more than once"}},
+		{name: "repeated optional field", give: doc(with(nil, `"merchant_id":"m1"`, `"merchant_id":"m2"`)...), want: []string{"merchant_id: appears more than once"}},
+		{name: "repeated unknown member", give: doc(with(nil, `"extra":1`, `"extra":2`)...), want: []string{"body: must not repeat a name within an object"}},
+		{name: "repeated name in a nested unknown object", give: doc(with(nil, `"extra":{"a":1,"a":2}`)...), want: []string{"body: must not repeat a name within an object"}},
+		{name: "repeated name in an object where a string belongs", give: doc(with([]string{"card_id"}, `"card_id":{"a":1,"a":2}`)...), want: []string{"card_id: must be a JSON string"}},
+
+		// Invalid UTF-8, raw or as lone surrogate escapes.
+		{name: "invalid UTF-8 in card_id", give: doc(with([]string{"card_id"}, "\"card_id\":\"card_\xff\"")...), want: []string{"card_id: must be valid UTF-8"}},
+		{name: "invalid UTF-8 in merchant_id", give: doc(with(nil, "\"merchant_id\":\"m\xc3\"")...), want: []string{"merchant_id: must be valid UTF-8"}},
+		{name: "encoded surrogate in device_id", give: doc(with(nil, "\"device_id\":\"d\xed\xa0\x80\"")...), want: []string{"device_id: must be valid UTF-8"}},
+		{name: "lone high surrogate escape in card_id", give: doc(with([]string{"card_id"}, `"card_id":"card_\ud800"`)...), want: []string{"card_id: must be valid UTF-8"}},
+		{name: "lone low surrogate escape in merchant_category", give: doc(with(nil, `"merchant_category":"\udc00x"`)...), want: []string{"merchant_category: must be valid UTF-8"}},
+		{name: "surrogate pair escape is valid", give: doc(with(nil, `"merchant_id":"m_\ud83d\ude00"`)...)},
+		{name: "invalid UTF-8 in an unknown member", give: doc(with(nil, "\"extra\":[\"\xff\"]")...), want: []string{"body: must be valid UTF-8"}},
+		{name: "invalid UTF-8 in a member name", give: doc(with(nil, "\"card_id\xff\":\"x\"")...), want: []string{"body: must be valid UTF-8"}},
+		{name: "invalid UTF-8 in the name of a nested member", give: doc(with(nil, "\"extra\":{\"\xff\":1}")...), want: []string{"body: must be valid UTF-8"}},
+
+		// Every fault is named at once.
+		{name: "each faulty field is named once", give: doc(with([]string{"card_id", "currency"},
+			"\"card_id\":\"\xff\"", `"amount":1`, `"currency":5`, `"currency":"USD"`, `"x":1`, `"x":1`)...),
+			want: []string{"body: must not repeat a name within an object", "amount: appears more than once", "card_id: must be valid UTF-8", "currency: appears more than once"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tx, err := fraud.DecodeTransaction(tt.give, testLimits)
+			var got []string
+			for _, e := range fieldErrors(t, err) {
+				got = append(got, e.Field+": "+e.Message)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("errors = %q, want %q", got, tt.want)
+			}
+			if err == nil && (tx.Amount != 100 || tx.CardID != "card_7f3a9c") {
+				t.Errorf("amount, card_id = %d, %q, want those of the exactly named members, 100 and card_7f3a9c", tx.Amount, tx.CardID)
 			}
 		})
 	}
