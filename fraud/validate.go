@@ -3,7 +3,6 @@ package fraud
 import (
 	"bytes"
 	"cmp"
-	"fmt"
 	"net/netip"
 	"sort"
 	"strings"
@@ -46,11 +45,15 @@ func (e *ValidationError) add(field, msg string) {
 	e.Errors = append(e.Errors, FieldError{Field: field, Message: msg})
 }
 
-// Limits are the server-side rules that depend on configuration.
+// Limits are the server-side rules that depend on configuration. Whatever
+// they say, event_time must lie within [MinEventTime, MaxEventTime].
 type Limits struct {
-	// Now is the server clock; event_time may be at most MaxFutureSkew ahead.
+	// Now is the server clock; event_time may be at most MaxFutureSkew ahead
+	// of it and, when MaxEventAge > 0, at most MaxEventAge behind it. A zero
+	// Now turns both checks off.
 	Now           time.Time
 	MaxFutureSkew time.Duration
+	MaxEventAge   time.Duration
 }
 
 // wire is the JSON shape of a transaction, with pointers so that a missing
@@ -321,13 +324,11 @@ func (w *wire) eventTime(lim Limits) (time.Time, string) {
 		return time.Time{}, "must be a JSON string"
 	}
 	var t time.Time
-	if err := json.Unmarshal(w.EventTime, &t); err != nil || t.UTC().Year() < 0 || t.UTC().Year() > 9999 {
-		// The year check keeps out 0000-01-01T00:00:00+01:00 and the like,
-		// whose UTC time has no RFC 3339 form and cannot be JSON-encoded.
+	if err := json.Unmarshal(w.EventTime, &t); err != nil {
 		return time.Time{}, "must be an RFC 3339 timestamp such as 2026-01-02T15:04:05Z"
 	}
-	if !lim.Now.IsZero() && t.Sub(lim.Now) > lim.MaxFutureSkew {
-		return time.Time{}, fmt.Sprintf("is more than %s ahead of the server clock", lim.MaxFutureSkew)
+	if msg := checkEventTime(t, lim); msg != "" {
+		return time.Time{}, msg
 	}
 	return t.UTC(), ""
 }

@@ -3,6 +3,7 @@ package fraud_test
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -435,10 +436,101 @@ func TestDecodeTransactionParsesEveryField(t *testing.T) {
 	}
 }
 
-func TestDecodeTransactionZeroNowSkipsSkewCheck(t *testing.T) {
-	body := txJSON(t, map[string]any{"event_time": "2999-01-01T00:00:00Z"})
-	if _, err := fraud.DecodeTransaction(body, fraud.Limits{}); err != nil {
-		t.Errorf("DecodeTransaction with zero Limits: %v, want no error", err)
+func TestDecodeTransactionZeroNowSkipsClockChecks(t *testing.T) {
+	body := txJSON(t, map[string]any{"event_time": "2199-01-01T00:00:00Z"})
+	if _, err := fraud.DecodeTransaction(body, fraud.Limits{MaxEventAge: time.Hour}); err != nil {
+		t.Errorf("DecodeTransaction with zero Now: %v, want no error", err)
+	}
+}
+
+// event_time must stay where Unix nanoseconds can hold it, and may be
+// bounded in age by the server.
+func TestDecodeTransactionEventTimeRange(t *testing.T) {
+	const tenYears = 3650 * 24 * time.Hour
+	withAge := func(age time.Duration) fraud.Limits {
+		lim := testLimits
+		lim.MaxEventAge = age
+		return lim
+	}
+	at := func(lim fraud.Limits, d time.Duration) string { return lim.Now.Add(d).Format(time.RFC3339Nano) }
+	tests := []struct {
+		name string
+		lim  fraud.Limits
+		give string
+		want string // the message; "" when accepted
+	}{
+		{name: "the epoch is accepted", lim: testLimits, give: "1970-01-01T00:00:00Z"},
+		{name: "the epoch in another zone is accepted", lim: testLimits, give: "1970-01-01T01:00:00+01:00"},
+		{name: "a second before the epoch", lim: testLimits, give: "1969-12-31T23:59:59Z", want: "must not be before 1970-01-01T00:00:00Z"},
+		{name: "a nanosecond before the epoch", lim: testLimits, give: "1969-12-31T23:59:59.999999999Z", want: "must not be before 1970-01-01T00:00:00Z"},
+		{name: "before the epoch by its zone", lim: testLimits, give: "1970-01-01T00:59:59+01:00", want: "must not be before 1970-01-01T00:00:00Z"},
+		{name: "1600 would wrap to 2184", lim: testLimits, give: "1600-01-01T00:00:00Z", want: "must not be before 1970-01-01T00:00:00Z"},
+		{name: "1650 would wrap", lim: testLimits, give: "1650-06-01T00:00:00Z", want: "must not be before 1970-01-01T00:00:00Z"},
+		{name: "just before the first Unix nanosecond", lim: testLimits, give: "1677-09-21T00:12:43Z", want: "must not be before 1970-01-01T00:00:00Z"},
+		{name: "year 0000", lim: testLimits, give: "0000-01-01T00:00:00Z", want: "must not be before 1970-01-01T00:00:00Z"},
+
+		{name: "exactly MaxEventAge old is accepted", lim: withAge(tenYears), give: at(testLimits, -tenYears)},
+		{name: "a nanosecond older than MaxEventAge", lim: withAge(tenYears), give: at(testLimits, -tenYears-1), want: "is more than 10 years before the server clock"},
+		{name: "MaxEventAge in days", lim: withAge(90 * 24 * time.Hour), give: "2019-01-01T00:00:00Z", want: "is more than 90 days before the server clock"},
+		{name: "MaxEventAge in hours", lim: withAge(36 * time.Hour), give: at(testLimits, -37*time.Hour), want: "is more than 36h before the server clock"},
+		{name: "MaxEventAge of one year", lim: withAge(365 * 24 * time.Hour), give: "2019-01-01T00:00:00Z", want: "is more than 1 year before the server clock"},
+		{name: "the longest MaxEventAge accepts the epoch", lim: withAge(time.Duration(math.MaxInt64)), give: "1970-01-01T00:00:00Z"},
+		{name: "zero MaxEventAge keeps only the floor", lim: testLimits, give: "1970-01-02T00:00:00Z"},
+		{name: "the future skew rule still applies with MaxEventAge", lim: withAge(tenYears), give: at(testLimits, 6*time.Minute), want: "is more than 5m0s ahead of the server clock"},
+
+		{name: "zero Now ignores MaxEventAge", lim: fraud.Limits{MaxEventAge: time.Hour}, give: "1971-01-01T00:00:00Z"},
+		{name: "zero Now still refuses 1600", lim: fraud.Limits{}, give: "1600-01-01T00:00:00Z", want: "must not be before 1970-01-01T00:00:00Z"},
+		{name: "zero Now accepts up to the ceiling", lim: fraud.Limits{}, give: "2200-01-01T00:00:00Z"},
+		{name: "zero Now refuses past the ceiling", lim: fraud.Limits{}, give: "2200-01-01T00:00:00.000000001Z", want: "must not be after 2200-01-01T00:00:00Z"},
+		{name: "zero Now refuses what would wrap", lim: fraud.Limits{}, give: "2262-04-12T00:00:00Z", want: "must not be after 2200-01-01T00:00:00Z"},
+		{name: "zero Now refuses year 9999", lim: fraud.Limits{}, give: "9999-12-31T23:59:59Z", want: "must not be after 2200-01-01T00:00:00Z"},
+		{name: "a huge skew does not lift the ceiling", lim: fraud.Limits{Now: testLimits.Now, MaxFutureSkew: time.Duration(math.MaxInt64)}, give: "2300-01-01T00:00:00Z", want: "must not be after 2200-01-01T00:00:00Z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tx, err := fraud.DecodeTransaction(txJSON(t, map[string]any{"event_time": tt.give}), tt.lim)
+			errs := fieldErrors(t, err)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("DecodeTransaction: %v, want no error", err)
+				}
+				if n := fraud.UnixNano(tx.EventTime); !time.Unix(0, n).Equal(tx.EventTime) {
+					t.Errorf("UnixNano(%v) = %d, which is %v", tx.EventTime, n, time.Unix(0, n).UTC())
+				}
+				return
+			}
+			if len(errs) != 1 || errs[0].Field != "event_time" || errs[0].Message != tt.want {
+				t.Fatalf("errors = %+v, want event_time: %s", errs, tt.want)
+			}
+		})
+	}
+}
+
+func TestUnixNanoSaturates(t *testing.T) {
+	maxT := time.Unix(0, math.MaxInt64)
+	minT := time.Unix(0, math.MinInt64)
+	tests := []struct {
+		name string
+		give time.Time
+		want int64
+	}{
+		{name: "the epoch", give: time.Unix(0, 0), want: 0},
+		{name: "an ordinary time", give: time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC), want: 1772366400000000005},
+		{name: "a time in another zone", give: time.Date(2026, 3, 1, 13, 0, 0, 5, time.FixedZone("", 3600)), want: 1772366400000000005},
+		{name: "the last instant that fits", give: maxT, want: math.MaxInt64},
+		{name: "a nanosecond after the last instant", give: maxT.Add(1), want: math.MaxInt64},
+		{name: "year 9999", give: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), want: math.MaxInt64},
+		{name: "the first instant that fits", give: minT, want: math.MinInt64},
+		{name: "a nanosecond before the first instant", give: minT.Add(-1), want: math.MinInt64},
+		{name: "1600 does not wrap to 2184", give: time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC), want: math.MinInt64},
+		{name: "the zero Time", give: time.Time{}, want: math.MinInt64},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := fraud.UnixNano(tt.give); got != tt.want {
+				t.Errorf("UnixNano(%v) = %d, want %d", tt.give, got, tt.want)
+			}
+		})
 	}
 }
 
