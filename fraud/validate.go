@@ -333,7 +333,12 @@ func (w *wire) eventTime(lim Limits) (time.Time, string) {
 	return t.UTC(), ""
 }
 
-// checkID validates a transaction_id: 1-128 printable ASCII, no spaces.
+// panMessage is the error for a field that holds a card number. Like every
+// message, it does not repeat the value.
+const panMessage = "looks like a raw card number; send a token or hash instead"
+
+// checkID validates a transaction_id: 1-128 printable ASCII, no spaces,
+// no card number (it is echoed in every result).
 func checkID(s string) string {
 	if len(s) == 0 || len(s) > MaxFieldLen {
 		return "must be 1-128 characters"
@@ -343,13 +348,15 @@ func checkID(s string) string {
 			return "must be printable ASCII without spaces"
 		}
 	}
+	if LooksLikePAN(s) {
+		return panMessage
+	}
 	return ""
 }
 
 // CheckCardID returns why s is not an acceptable card_id, or "" when it is.
-// A value that looks like a raw card number (13-19 digits, spaces or dashes
-// aside, passing the Luhn check) is refused so that PANs never reach storage
-// or logs.
+// A value that holds a raw card number, however spelled (see LooksLikePAN),
+// is refused so that PANs never reach storage or logs.
 func CheckCardID(s string) string {
 	n := utf8.RuneCountInString(s)
 	if n == 0 || n > MaxFieldLen {
@@ -358,69 +365,43 @@ func CheckCardID(s string) string {
 	if !utf8.ValidString(s) {
 		return "must be valid UTF-8"
 	}
-	for _, r := range s {
-		if r < ' ' || r == 0x7f {
-			return "must not contain control characters"
-		}
+	if hasControl(s) {
+		return "must not contain control characters"
 	}
 	if LooksLikePAN(s) {
-		return "looks like a raw card number; send a token or hash instead"
+		return panMessage
 	}
 	return ""
 }
 
-// LooksLikePAN reports whether s is 13-19 digits (ignoring spaces and
-// dashes) that pass the Luhn check.
-func LooksLikePAN(s string) bool {
-	var digits [19]byte
-	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			if n == len(digits) {
-				return false
-			}
-			digits[n] = c - '0'
-			n++
-		case c == ' ' || c == '-':
-		default:
-			return false
-		}
-	}
-	if n < 13 {
-		return false
-	}
-	sum := 0
-	for i := 0; i < n; i++ {
-		d := int(digits[n-1-i])
-		if i%2 == 1 {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-	}
-	return sum%10 == 0
-}
-
+// optionalText checks a free-text field: up to 128 characters, no control
+// characters, no card number.
 func optionalText(ve *ValidationError, field string, v *string) string {
 	if v == nil {
 		return ""
 	}
 	s := *v
-	if utf8.RuneCountInString(s) > MaxFieldLen {
+	switch {
+	case utf8.RuneCountInString(s) > MaxFieldLen:
 		ve.add(field, "must be at most 128 characters")
-		return ""
+	case hasControl(s):
+		ve.add(field, "must not contain control characters")
+	case LooksLikePAN(s):
+		ve.add(field, panMessage)
+	default:
+		return s
 	}
+	return ""
+}
+
+// hasControl reports whether s holds an ASCII control character or DEL.
+func hasControl(s string) bool {
 	for _, r := range s {
 		if r < ' ' || r == 0x7f {
-			ve.add(field, "must not contain control characters")
-			return ""
+			return true
 		}
 	}
-	return s
+	return false
 }
 
 func validCurrency(s string) bool {

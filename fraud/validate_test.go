@@ -240,44 +240,106 @@ func TestDecodeTransactionRules(t *testing.T) {
 	}
 }
 
-// Card IDs that look like a primary account number are refused so that PANs
-// never reach storage or logs, and the error never repeats the number.
+// A card number is refused in every identifier and free-text field,
+// however it is spelled, and the error never repeats it.
 func TestDecodeTransactionCardNumbers(t *testing.T) {
+	const panMessage = "looks like a raw card number; send a token or hash instead"
+	fields := []string{"transaction_id", "card_id", "merchant_id", "merchant_category", "device_id"}
 	tests := []struct {
 		name string
 		give string
-		want bool // rejected as a card number
+		want bool // refused as a card number
 	}{
-		{name: "16-digit Luhn-valid number", give: "4111111111111111", want: true},
-		{name: "16-digit number with spaces", give: "4111 1111 1111 1111", want: true},
-		{name: "16-digit number with dashes", give: "4111-1111-1111-1111", want: true},
-		{name: "13-digit Luhn-valid number", give: "4222222222222", want: true},
-		{name: "15-digit Luhn-valid number", give: "378282246310005", want: true},
-		{name: "19-digit Luhn-valid number", give: "6011000000000000001", want: true},
-		{name: "16-digit Luhn-invalid number", give: "4111111111111112", want: false},
-		{name: "12-digit Luhn-valid number", give: "411111111117", want: false},
-		{name: "20-digit Luhn-valid number", give: "41111111111111111115", want: false},
-		{name: "number inside a token", give: "card_4111111111111111", want: false},
-		{name: "hex hash", give: "9f86d081884c7d659a2feaa0c55ad015", want: false},
+		{name: "16 digits", give: "4111111111111111", want: true},
+		{name: "13 digits", give: "4222222222222", want: true},
+		{name: "15 digits", give: "378282246310005", want: true},
+		{name: "19 digits", give: "6011000000000000001", want: true},
+		{name: "spaces", give: "4111 1111 1111 1111", want: true},
+		{name: "dashes", give: "4111-1111-1111-1111", want: true},
+		{name: "dots", give: "4111.1111.1111.1111", want: true},
+		{name: "underscores", give: "4111_1111_1111_1111", want: true},
+		{name: "slashes and colons", give: "4111/1111:1111/1111", want: true},
+		{name: "no-break spaces", give: "4111\u00a01111\u00a01111\u00a01111", want: true},
+		{name: "narrow no-break and thin spaces", give: "4111\u202f1111\u20091111\u202f1111", want: true},
+		{name: "a prefix", give: "pan:4111111111111111", want: true},
+		{name: "between letters", give: "tx4111111111111111x", want: true},
+		{name: "inside a token", give: "card_4111111111111111", want: true},
+		{name: "after a date", give: "2026-03-01/4111111111111111", want: true},
+		{name: "followed by a short number", give: "4111111111111111 12", want: true},
+		{name: "two joined by a comma", give: "4111111111111111,5500005555555559", want: true},
+		{name: "full-width digits", give: "４１１１１１１１１１１１１１１１", want: true},
+		{name: "full-width digits and spaces", give: "４１１１\u3000１１１１\u3000１１１１\u3000１１１１", want: true},
+		{name: "Arabic-Indic digits", give: "٤١١١١١١١١١١١١١١١", want: true},
+		{name: "Devanagari digits", give: "४१११-११११-११११-११११", want: true},
+		{name: "mathematical bold digits", give: "𝟒𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏", want: true},
+		{name: "digits of several scripts", give: "4111١١١١1111１１１１", want: true},
+
+		{name: "12 Luhn-valid digits", give: "411111111117"},
+		{name: "20 Luhn-valid digits", give: "41111111111111111115"},
+		{name: "20 Luhn-valid full-width digits", give: "４１１１１１１１１１１１１１１１１１１５"},
+		{name: "16 Luhn-invalid digits", give: "4111111111111112"},
+		{name: "16 Luhn-invalid digits in groups", give: "4111-1111-1111-1112"},
+		{name: "a card number cut by a letter", give: "41111111x11111111"},
+		{name: "a UUID", give: "550e8400-e29b-41d4-a716-446655440000"},
+		{name: "a short token", give: "card_7f3a9c"},
+		{name: "a hex hash", give: "9f86d081884c7d659a2feaa0c55ad015"},
+		{name: "a dated id", give: "tx-2026-03-01-000123"},
+		{name: "superscript digits are not decimal digits", give: "⁴¹¹¹¹¹¹¹¹¹¹¹¹¹¹¹"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := fraud.LooksLikePAN(tt.give); got != tt.want {
 				t.Errorf("LooksLikePAN(%q) = %v, want %v", tt.give, got, tt.want)
 			}
-			_, err := fraud.DecodeTransaction(txJSON(t, map[string]any{"card_id": tt.give}), testLimits)
-			errs := fieldErrors(t, err)
-			if got := len(errs) == 1 && errs[0].Field == "card_id"; got != tt.want {
-				t.Fatalf("card_id rejected = %v, want %v (error: %v)", got, tt.want, err)
+			if got := fraud.CheckCardID(tt.give) == panMessage; got != tt.want {
+				t.Errorf("CheckCardID(%q) = %q, want refused as a card number: %v", tt.give, fraud.CheckCardID(tt.give), tt.want)
 			}
-			if err == nil {
-				return
-			}
-			digits := strings.NewReplacer(" ", "", "-", "").Replace(tt.give)
-			for _, s := range []string{err.Error(), errs[0].Message} {
-				if strings.Contains(s, digits) || strings.Contains(s, tt.give) || strings.Contains(s, digits[:6]) {
-					t.Errorf("error %q repeats the card number %q", s, tt.give)
+			// transaction_id refuses spaces and non-ASCII before it looks
+			// for a card number.
+			idOK := !strings.ContainsFunc(tt.give, func(r rune) bool { return r <= ' ' || r > '~' })
+			for _, field := range fields {
+				_, err := fraud.DecodeTransaction(txJSON(t, map[string]any{field: tt.give}), testLimits)
+				errs := fieldErrors(t, err)
+				switch {
+				case field == "transaction_id" && !idOK:
+					if len(errs) != 1 || errs[0].Field != field {
+						t.Errorf("%s: errors %+v, want %s refused", field, errs, field)
+					}
+				case tt.want:
+					if len(errs) != 1 || errs[0].Field != field || errs[0].Message != panMessage {
+						t.Errorf("%s: errors %+v, want %s: %s", field, errs, field, panMessage)
+					}
+				default:
+					if err != nil {
+						t.Errorf("%s: %v, want no error", field, err)
+					}
 				}
+				if err != nil && strings.Contains(err.Error(), "1111") {
+					t.Errorf("%s: error %q repeats digits of the value", field, err)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckCardID(t *testing.T) {
+	tests := []struct {
+		name string
+		give string
+		want string
+	}{
+		{name: "a token", give: "card_7f3a9c", want: ""},
+		{name: "empty", give: "", want: "must be 1-128 characters"},
+		{name: "129 runes", give: strings.Repeat("é", 129), want: "must be 1-128 characters"},
+		{name: "invalid UTF-8", give: "card_\xff", want: "must be valid UTF-8"},
+		{name: "a control character", give: "card\n1", want: "must not contain control characters"},
+		{name: "a card number with no-break spaces", give: "4111\u00a01111\u00a01111\u00a01111", want: "looks like a raw card number; send a token or hash instead"},
+		{name: "a card number in full-width digits", give: "４１１１１１１１１１１１１１１１", want: "looks like a raw card number; send a token or hash instead"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := fraud.CheckCardID(tt.give); got != tt.want {
+				t.Errorf("CheckCardID(%q) = %q, want %q", tt.give, got, tt.want)
 			}
 		})
 	}
