@@ -1,6 +1,7 @@
 package fraud_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -102,4 +103,70 @@ func sharedDigitRun(input, msg string, n int) string {
 		i = j + 1
 	}
 	return ""
+}
+
+// FuzzMaskPANs checks that no card number is left in the masked bytes, by
+// the reference rule, whether they are read as they are or with their JSON
+// escapes decoded; that masking only turns digits into '*' and leaves the
+// input alone; and that masked bytes have nothing left to mask.
+func FuzzMaskPANs(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{
+		"4111111111111111", "4111 1111 1111 1111", "4111.1111.1111.1111", "4111_1111_1111_1111",
+		"4111\u00a01111\u00a01111\u00a01111", "pan:4111111111111111", "tx4111111111111111x",
+		"４１１１１１１１１１１１１１１１", "٤١١١١١١١١١١١١١١١", "𝟒𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏",
+		`"\u0034\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031"`,
+		`"\ud835\udfd2\ud835\udfcf11111111111111"`, `"\u4111111111111111"`, `"4111\n1111\n1111\n1111"`,
+		`\\u0034111111111111111`, "4111\xff1111\xfe1111\xc31111", `[1,4111111111111111,22]`,
+		"41111111111111111115", "4111111111111111,5500005555555559", "1234 5678 9012 3456 7890 1234",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		in := bytes.Clone(b)
+		out, found := fraud.MaskPANs(b)
+		if !bytes.Equal(b, in) {
+			t.Fatalf("MaskPANs changed its input %q to %q", in, b)
+		}
+		if found == bytes.Equal(out, in) {
+			t.Errorf("MaskPANs(%q) = %q, found %v", in, out, found)
+		}
+		if pan := refPAN(string(out)); pan != "" {
+			t.Errorf("MaskPANs(%q) = %q, which holds the card number %s", in, out, pan)
+		}
+		if pan := refPAN(refUnescape(out)); pan != "" {
+			t.Errorf("MaskPANs(%q) = %q, which holds the card number %s once unescaped", in, out, pan)
+		}
+		if !onlyStarred(in, out) {
+			t.Errorf("MaskPANs(%q) = %q, which is not the input with some of it turned into '*'", in, out)
+		}
+		if again, found := fraud.MaskPANs(out); found {
+			t.Errorf("MaskPANs(%q) = %q, in which MaskPANs masks again: %q", in, out, again)
+		}
+	})
+}
+
+// onlyStarred reports whether out is in with some of its pieces replaced by
+// a single '*' each: every byte of out but the stars is in the same order
+// in in, and out is no longer.
+func onlyStarred(in, out []byte) bool {
+	if len(out) > len(in) {
+		return false
+	}
+	i := 0
+	for _, c := range out {
+		if c == '*' {
+			continue
+		}
+		for i < len(in) && in[i] != c {
+			i++
+		}
+		if i == len(in) {
+			return false
+		}
+		i++
+	}
+	return true
 }
