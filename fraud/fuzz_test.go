@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fraudscore/scorer/fraud"
 )
@@ -30,6 +31,28 @@ var fuzzSeeds = []string{
 	`{"transaction_id":"t\u0000","card_id":"\ud800\udc00\u2028\ufffd","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z","merchant_id":"\u00e9\u4e2d"}`,
 	"{\"transaction_id\":\"t\",\"card_id\":\"\xff\xfe\xed\xa0\x80\",\"amount\":1,\"currency\":\"USD\",\"event_time\":\"2026-03-01T11:00:00Z\"}",
 	`{"TRANSACTION_ID":"t","Card_Id":"c","AMOUNT":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z"}`,
+	// Strict JSON: names in another case, repeated names, invalid UTF-8.
+	`{"transaction_id":"t","card_id":"c","amount":1,"AMOUNT":-5,"Card_ID":"4111111111111111","currency":"USD","event_time":"2026-03-01T11:00:00Z"}`,
+	`{"transaction_id":"t","card_id":"c","card_id":"d","amount":1,"\u0061mount":2,"currency":"USD","event_time":"2026-03-01T11:00:00Z","x":{"a":1,"a":2}}`,
+	"{\"transaction_id\":\"t\",\"card_id\":\"c\xff\",\"amount\":1,\"currency\":\"USD\",\"event_time\":\"2026-03-01T11:00:00Z\",\"merchant_id\":\"m\xc3\"}",
+	`{"transaction_id":"t","card_id":"c\ud800","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z","device_id":"\udc00"}`,
+	// event_time: offsets out of range, times Unix nanoseconds cannot hold.
+	`{"transaction_id":"t","card_id":"c","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00+24:00"}`,
+	`{"transaction_id":"t","card_id":"c","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00+23:60"}`,
+	`{"transaction_id":"t","card_id":"c","amount":1,"currency":"USD","event_time":"1600-01-01T00:00:00Z"}`,
+	`{"transaction_id":"t","card_id":"c","amount":1,"currency":"USD","event_time":"1650-06-01T00:00:00Z"}`,
+	`{"transaction_id":"t","card_id":"c","amount":1,"currency":"USD","event_time":"1677-09-21T00:12:43Z"}`,
+	`{"transaction_id":"t","card_id":"c","amount":1,"currency":"USD","event_time":"1969-12-31T23:59:59.999999999Z"}`,
+	`{"transaction_id":"t","card_id":"c","amount":1,"currency":"USD","event_time":"1970-01-01T01:00:00+01:00"}`,
+	`{"transaction_id":"t","card_id":"c","amount":1,"currency":"USD","event_time":"2262-04-11T23:47:16.854775808Z"}`,
+	// Card numbers, however spelled, in every identifier field.
+	`{"transaction_id":"4111111111111111","card_id":"c","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z"}`,
+	`{"transaction_id":"tx4111111111111111x","card_id":"4111.1111.1111.1111","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z"}`,
+	`{"transaction_id":"t","card_id":"4111_1111_1111_1111","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z","merchant_id":"pan:4111111111111111"}`,
+	`{"transaction_id":"t","card_id":"4111\u00a01111\u00a01111\u00a01111","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z","merchant_category":"4111 1111 1111 1111"}`,
+	`{"transaction_id":"t","card_id":"\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z","device_id":"٤١١١١١١١١١١١١١١١"}`,
+	`{"transaction_id":"t","card_id":"\u0034\u0031\u0031\u0031111111111111","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z","device_id":"4111111111111111,5500005555555559"}`,
+	`{"transaction_id":"411111111117","card_id":"41111111111111111115","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z","merchant_id":"4111111111111112","device_id":"550e8400-e29b-41d4-a716-446655440000"}`,
 	// Nested objects, and documents that are not objects.
 	`{"transaction_id":{"a":{"b":[1,2,{"c":null}]}},"card_id":[],"extra":{"x":[[[[[]]]]]}}`,
 	`[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]`,
@@ -40,16 +63,21 @@ var fuzzSeeds = []string{
 	`{`,
 }
 
+// fuzzLimits bound event_time on both sides.
+var fuzzLimits = fraud.Limits{Now: testLimits.Now, MaxFutureSkew: testLimits.MaxFutureSkew, MaxEventAge: 3650 * 24 * time.Hour}
+
 // FuzzDecodeTransaction checks that DecodeTransaction never panics, that a
-// transaction it accepts is accepted again in its canonical JSON form, that
-// a refusal is a *ValidationError naming at least one field, and that no
-// error repeats a long digit run (a card number) from the input.
+// refusal is a *ValidationError naming at least one field and repeating no
+// digits of the input, and that a transaction it accepts
+//   - holds no card number in any text field, by the reference rule;
+//   - has an event_time within the limits, which Unix nanoseconds hold;
+//   - is accepted again, the same, in its canonical JSON form.
 func FuzzDecodeTransaction(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		tx, err := fraud.DecodeTransaction(data, testLimits)
+		tx, err := fraud.DecodeTransaction(data, fuzzLimits)
 		if err != nil {
 			var ve *fraud.ValidationError
 			if !errors.As(err, &ve) {
@@ -66,10 +94,32 @@ func FuzzDecodeTransaction(f *testing.F) {
 			if tx != (fraud.Transaction{}) {
 				t.Errorf("transaction = %+v with an error, want the zero Transaction", tx)
 			}
-			if run := sharedDigitRun(string(data), err.Error(), 13); run != "" {
+			// The messages' own numbers (1970, 4217, 10^12...) have at
+			// most 4 digits.
+			if run := sharedDigitRun(string(data), err.Error(), 5); run != "" {
 				t.Errorf("error %q repeats the digits %s of the input", err, run)
 			}
 			return
+		}
+
+		// ip is left out: it must parse as an address, whose groups are
+		// hexadecimal, and "2001:4860:4860::8888" is no card number.
+		for name, v := range map[string]string{
+			"transaction_id": tx.ID, "card_id": tx.CardID, "merchant_id": tx.MerchantID,
+			"merchant_category": tx.MerchantCategory, "device_id": tx.DeviceID,
+			"currency": tx.Currency, "country": tx.Country, "channel": tx.Channel, "status": string(tx.Status),
+		} {
+			if pan := refPAN(v); pan != "" {
+				t.Errorf("accepted %s %q holds the card number %s", name, v, pan)
+			}
+		}
+		et := tx.EventTime
+		if et.Before(fraud.MinEventTime) || et.After(fraud.MaxEventTime) ||
+			et.After(fuzzLimits.Now.Add(fuzzLimits.MaxFutureSkew)) || et.Before(fuzzLimits.Now.Add(-fuzzLimits.MaxEventAge)) {
+			t.Errorf("accepted event_time %v, outside the limits", et)
+		}
+		if n := fraud.UnixNano(et); !time.Unix(0, n).Equal(et) {
+			t.Errorf("accepted event_time %v is %d Unix nanoseconds, which is %v", et, n, time.Unix(0, n).UTC())
 		}
 
 		// encoding/json writes event_time as RFC 3339 with nanoseconds.
@@ -77,7 +127,7 @@ func FuzzDecodeTransaction(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted transaction %+v does not encode: %v", tx, err)
 		}
-		got, err := fraud.DecodeTransaction(again, testLimits)
+		got, err := fraud.DecodeTransaction(again, fuzzLimits)
 		if err != nil {
 			t.Fatalf("accepted transaction %+v, re-encoded as %s, is refused: %v", tx, again, err)
 		}
