@@ -3,8 +3,9 @@ package fraud
 import (
 	"bytes"
 	"cmp"
+	"maps"
 	"net/netip"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -178,12 +179,7 @@ func decodeSlow(data []byte) error {
 		}
 	}
 
-	names := make([]string, 0, len(faults))
-	for k := range faults {
-		names = append(names, k)
-	}
-	sort.Strings(names) // "" (the body) first
-	for _, k := range names {
+	for _, k := range slices.Sorted(maps.Keys(faults)) { // "" (the body) first
 		field := cmp.Or(k, "body")
 		switch faults[k] {
 		case badUTF8:
