@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/fraudscore/scorer/fraud"
 )
 
 // Class says why a record was dead-lettered; it goes into the
@@ -57,10 +59,14 @@ const (
 	HeaderAttempts     = "dlq.attempts"
 	HeaderFailedAt     = "dlq.failed_at"
 	HeaderReplayedFrom = "dlq.replayed_from" // set by Replay, kept through a later dead-lettering
+	// HeaderPANMasked is "true" when card numbers were masked in the key,
+	// value or headers: the record is then not byte for byte the original.
+	HeaderPANMasked = "dlq.pan_masked"
 )
 
-// dlqHeaders are the headers Record sets, and Replay strips.
-var dlqHeaders = []string{HeaderClass, HeaderMessage, HeaderTopic, HeaderPartition, HeaderOffset, HeaderAttempts, HeaderFailedAt}
+// dlqHeaders are the headers Record sets, and replaces when they are
+// already there; Replay strips every dlq.* header but the one it adds.
+var dlqHeaders = []string{HeaderClass, HeaderMessage, HeaderTopic, HeaderPartition, HeaderOffset, HeaderAttempts, HeaderFailedAt, HeaderPANMasked}
 
 // MaxMessage is the longest dlq.error.message, in bytes.
 const MaxMessage = 1024
@@ -69,19 +75,42 @@ const MaxMessage = 1024
 const failedAtLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // Record returns the dead-letter message for src: its key, value and
-// headers unchanged (the same order, the same bytes), followed by the
-// dlq.* headers that describe f. Headers of an earlier dead-lettering are
-// replaced, not repeated, so a record that fails again after a replay
-// carries one set. Topic is left empty for the writer to set.
+// headers (the same order, the same bytes), followed by the dlq.* headers
+// that describe f. Headers of an earlier dead-lettering are replaced, not
+// repeated, so a record that fails again after a replay carries one set.
+// Topic is left empty for the writer to set.
 //
-// The error message is cut to MaxMessage bytes and every run of 13 or more
-// digits in it (spaces and dashes between digits included) is masked with
-// '*', so a card number in an error cannot leak into the DLQ.
+// Card numbers are the exception to "the same bytes": the digits of any in
+// the key, the value or a header (see fraud.MaskPANs) are replaced by '*'
+// and the dlq.pan_masked header says so, as the DLQ is kept and read by
+// people and tools that must never see one. The error message is cut to
+// MaxMessage bytes and every run of 13 or more digits in it (spaces and
+// dashes between digits included) is masked with '*' as well.
+//
+// A nil src.Value is written as an empty value, not as null: kafka-go
+// reads an empty value as nil too, and a null value would be a tombstone,
+// deleting the record's key from a compacted DLQ. A nil key stays nil.
 func Record(src kafka.Message, f Failure, now time.Time) kafka.Message {
+	var masked bool
+	mask := func(b []byte) []byte {
+		b, found := fraud.MaskPANs(b)
+		masked = masked || found
+		return b
+	}
+	key := mask(src.Key)
+	value := mask(src.Value)
+	if value == nil {
+		value = []byte{}
+	}
 	headers := make([]kafka.Header, 0, len(src.Headers)+len(dlqHeaders))
 	for _, h := range src.Headers {
+		if h.Key == HeaderPANMasked {
+			// Masked by an earlier dead-lettering: still not the original.
+			masked = masked || string(h.Value) == "true"
+			continue
+		}
 		if !slices.Contains(dlqHeaders, h.Key) {
-			headers = append(headers, h)
+			headers = append(headers, kafka.Header{Key: string(mask([]byte(h.Key))), Value: mask(h.Value)})
 		}
 	}
 	class := f.Class
@@ -101,7 +130,10 @@ func Record(src kafka.Message, f Failure, now time.Time) kafka.Message {
 		header(HeaderAttempts, strconv.Itoa(max(f.Attempts, 1))),
 		header(HeaderFailedAt, now.UTC().Format(failedAtLayout)),
 	)
-	return kafka.Message{Key: src.Key, Value: src.Value, Headers: headers, Time: now}
+	if masked {
+		headers = append(headers, header(HeaderPANMasked, "true"))
+	}
+	return kafka.Message{Key: key, Value: value, Headers: headers, Time: now}
 }
 
 func header(k, v string) kafka.Header { return kafka.Header{Key: k, Value: []byte(v)} }

@@ -1,10 +1,12 @@
 package fraud_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fraudscore/scorer/fraud"
 )
@@ -29,6 +31,28 @@ var fuzzSeeds = []string{
 	`{"transaction_id":"t\u0000","card_id":"\ud800\udc00\u2028\ufffd","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z","merchant_id":"\u00e9\u4e2d"}`,
 	"{\"transaction_id\":\"t\",\"card_id\":\"\xff\xfe\xed\xa0\x80\",\"amount\":1,\"currency\":\"USD\",\"event_time\":\"2026-03-01T11:00:00Z\"}",
 	`{"TRANSACTION_ID":"t","Card_Id":"c","AMOUNT":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z"}`,
+	// Strict JSON: names in another case, repeated names, invalid UTF-8.
+	`{"transaction_id":"t","card_id":"c","amount":1,"AMOUNT":-5,"Card_ID":"4111111111111111","currency":"USD","event_time":"2026-03-01T11:00:00Z"}`,
+	`{"transaction_id":"t","card_id":"c","card_id":"d","amount":1,"\u0061mount":2,"currency":"USD","event_time":"2026-03-01T11:00:00Z","x":{"a":1,"a":2}}`,
+	"{\"transaction_id\":\"t\",\"card_id\":\"c\xff\",\"amount\":1,\"currency\":\"USD\",\"event_time\":\"2026-03-01T11:00:00Z\",\"merchant_id\":\"m\xc3\"}",
+	`{"transaction_id":"t","card_id":"c\ud800","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z","device_id":"\udc00"}`,
+	// event_time: offsets out of range, times Unix nanoseconds cannot hold.
+	`{"transaction_id":"t","card_id":"c","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00+24:00"}`,
+	`{"transaction_id":"t","card_id":"c","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00+23:60"}`,
+	`{"transaction_id":"t","card_id":"c","amount":1,"currency":"USD","event_time":"1600-01-01T00:00:00Z"}`,
+	`{"transaction_id":"t","card_id":"c","amount":1,"currency":"USD","event_time":"1650-06-01T00:00:00Z"}`,
+	`{"transaction_id":"t","card_id":"c","amount":1,"currency":"USD","event_time":"1677-09-21T00:12:43Z"}`,
+	`{"transaction_id":"t","card_id":"c","amount":1,"currency":"USD","event_time":"1969-12-31T23:59:59.999999999Z"}`,
+	`{"transaction_id":"t","card_id":"c","amount":1,"currency":"USD","event_time":"1970-01-01T01:00:00+01:00"}`,
+	`{"transaction_id":"t","card_id":"c","amount":1,"currency":"USD","event_time":"2262-04-11T23:47:16.854775808Z"}`,
+	// Card numbers, however spelled, in every identifier field.
+	`{"transaction_id":"4111111111111111","card_id":"c","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z"}`,
+	`{"transaction_id":"tx4111111111111111x","card_id":"4111.1111.1111.1111","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z"}`,
+	`{"transaction_id":"t","card_id":"4111_1111_1111_1111","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z","merchant_id":"pan:4111111111111111"}`,
+	`{"transaction_id":"t","card_id":"4111\u00a01111\u00a01111\u00a01111","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z","merchant_category":"4111 1111 1111 1111"}`,
+	`{"transaction_id":"t","card_id":"\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z","device_id":"٤١١١١١١١١١١١١١١١"}`,
+	`{"transaction_id":"t","card_id":"\u0034\u0031\u0031\u0031111111111111","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z","device_id":"4111111111111111,5500005555555559"}`,
+	`{"transaction_id":"411111111117","card_id":"41111111111111111115","amount":1,"currency":"USD","event_time":"2026-03-01T11:00:00Z","merchant_id":"4111111111111112","device_id":"550e8400-e29b-41d4-a716-446655440000"}`,
 	// Nested objects, and documents that are not objects.
 	`{"transaction_id":{"a":{"b":[1,2,{"c":null}]}},"card_id":[],"extra":{"x":[[[[[]]]]]}}`,
 	`[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]`,
@@ -39,16 +63,21 @@ var fuzzSeeds = []string{
 	`{`,
 }
 
+// fuzzLimits bound event_time on both sides.
+var fuzzLimits = fraud.Limits{Now: testLimits.Now, MaxFutureSkew: testLimits.MaxFutureSkew, MaxEventAge: 3650 * 24 * time.Hour}
+
 // FuzzDecodeTransaction checks that DecodeTransaction never panics, that a
-// transaction it accepts is accepted again in its canonical JSON form, that
-// a refusal is a *ValidationError naming at least one field, and that no
-// error repeats a long digit run (a card number) from the input.
+// refusal is a *ValidationError naming at least one field and repeating no
+// digits of the input, and that a transaction it accepts
+//   - holds no card number in any text field, by the reference rule;
+//   - has an event_time within the limits, which Unix nanoseconds hold;
+//   - is accepted again, the same, in its canonical JSON form.
 func FuzzDecodeTransaction(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		tx, err := fraud.DecodeTransaction(data, testLimits)
+		tx, err := fraud.DecodeTransaction(data, fuzzLimits)
 		if err != nil {
 			var ve *fraud.ValidationError
 			if !errors.As(err, &ve) {
@@ -65,10 +94,32 @@ func FuzzDecodeTransaction(f *testing.F) {
 			if tx != (fraud.Transaction{}) {
 				t.Errorf("transaction = %+v with an error, want the zero Transaction", tx)
 			}
-			if run := sharedDigitRun(string(data), err.Error(), 13); run != "" {
+			// The messages' own numbers (1970, 4217, 10^12...) have at
+			// most 4 digits.
+			if run := sharedDigitRun(string(data), err.Error(), 5); run != "" {
 				t.Errorf("error %q repeats the digits %s of the input", err, run)
 			}
 			return
+		}
+
+		// ip is left out: it must parse as an address, whose groups are
+		// hexadecimal, and "2001:4860:4860::8888" is no card number.
+		for name, v := range map[string]string{
+			"transaction_id": tx.ID, "card_id": tx.CardID, "merchant_id": tx.MerchantID,
+			"merchant_category": tx.MerchantCategory, "device_id": tx.DeviceID,
+			"currency": tx.Currency, "country": tx.Country, "channel": tx.Channel, "status": string(tx.Status),
+		} {
+			if pan := refPAN(v); pan != "" {
+				t.Errorf("accepted %s %q holds the card number %s", name, v, pan)
+			}
+		}
+		et := tx.EventTime
+		if et.Before(fraud.MinEventTime) || et.After(fraud.MaxEventTime) ||
+			et.After(fuzzLimits.Now.Add(fuzzLimits.MaxFutureSkew)) || et.Before(fuzzLimits.Now.Add(-fuzzLimits.MaxEventAge)) {
+			t.Errorf("accepted event_time %v, outside the limits", et)
+		}
+		if n := fraud.UnixNano(et); !time.Unix(0, n).Equal(et) {
+			t.Errorf("accepted event_time %v is %d Unix nanoseconds, which is %v", et, n, time.Unix(0, n).UTC())
 		}
 
 		// encoding/json writes event_time as RFC 3339 with nanoseconds.
@@ -76,7 +127,7 @@ func FuzzDecodeTransaction(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted transaction %+v does not encode: %v", tx, err)
 		}
-		got, err := fraud.DecodeTransaction(again, testLimits)
+		got, err := fraud.DecodeTransaction(again, fuzzLimits)
 		if err != nil {
 			t.Fatalf("accepted transaction %+v, re-encoded as %s, is refused: %v", tx, again, err)
 		}
@@ -102,4 +153,70 @@ func sharedDigitRun(input, msg string, n int) string {
 		i = j + 1
 	}
 	return ""
+}
+
+// FuzzMaskPANs checks that no card number is left in the masked bytes, by
+// the reference rule, whether they are read as they are or with their JSON
+// escapes decoded; that masking only turns digits into '*' and leaves the
+// input alone; and that masked bytes have nothing left to mask.
+func FuzzMaskPANs(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{
+		"4111111111111111", "4111 1111 1111 1111", "4111.1111.1111.1111", "4111_1111_1111_1111",
+		"4111\u00a01111\u00a01111\u00a01111", "pan:4111111111111111", "tx4111111111111111x",
+		"４１１１１１１１１１１１１１１１", "٤١١١١١١١١١١١١١١١", "𝟒𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏",
+		`"\u0034\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031"`,
+		`"\ud835\udfd2\ud835\udfcf11111111111111"`, `"\u4111111111111111"`, `"4111\n1111\n1111\n1111"`,
+		`\\u0034111111111111111`, "4111\xff1111\xfe1111\xc31111", `[1,4111111111111111,22]`,
+		"41111111111111111115", "4111111111111111,5500005555555559", "1234 5678 9012 3456 7890 1234",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		in := bytes.Clone(b)
+		out, found := fraud.MaskPANs(b)
+		if !bytes.Equal(b, in) {
+			t.Fatalf("MaskPANs changed its input %q to %q", in, b)
+		}
+		if found == bytes.Equal(out, in) {
+			t.Errorf("MaskPANs(%q) = %q, found %v", in, out, found)
+		}
+		if pan := refPAN(string(out)); pan != "" {
+			t.Errorf("MaskPANs(%q) = %q, which holds the card number %s", in, out, pan)
+		}
+		if pan := refPAN(refUnescape(out)); pan != "" {
+			t.Errorf("MaskPANs(%q) = %q, which holds the card number %s once unescaped", in, out, pan)
+		}
+		if !onlyStarred(in, out) {
+			t.Errorf("MaskPANs(%q) = %q, which is not the input with some of it turned into '*'", in, out)
+		}
+		if again, found := fraud.MaskPANs(out); found {
+			t.Errorf("MaskPANs(%q) = %q, in which MaskPANs masks again: %q", in, out, again)
+		}
+	})
+}
+
+// onlyStarred reports whether out is in with some of its pieces replaced by
+// a single '*' each: every byte of out but the stars is in the same order
+// in in, and out is no longer.
+func onlyStarred(in, out []byte) bool {
+	if len(out) > len(in) {
+		return false
+	}
+	i := 0
+	for _, c := range out {
+		if c == '*' {
+			continue
+		}
+		for i < len(in) && in[i] != c {
+			i++
+		}
+		if i == len(in) {
+			return false
+		}
+		i++
+	}
+	return true
 }

@@ -2,15 +2,16 @@ package fraud
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
+	"cmp"
+	"maps"
 	"net/netip"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"golang.org/x/text/currency"
 	"golang.org/x/text/language"
 )
@@ -45,28 +46,35 @@ func (e *ValidationError) add(field, msg string) {
 	e.Errors = append(e.Errors, FieldError{Field: field, Message: msg})
 }
 
-// Limits are the server-side rules that depend on configuration.
+// Limits are the server-side rules that depend on configuration. Whatever
+// they say, event_time must lie within [MinEventTime, MaxEventTime].
 type Limits struct {
-	// Now is the server clock; event_time may be at most MaxFutureSkew ahead.
+	// Now is the server clock; event_time may be at most MaxFutureSkew ahead
+	// of it and, when MaxEventAge > 0, at most MaxEventAge behind it. A zero
+	// Now turns both checks off.
 	Now           time.Time
 	MaxFutureSkew time.Duration
+	MaxEventAge   time.Duration
 }
 
 // wire is the JSON shape of a transaction, with pointers so that a missing
 // field can be told from a zero value.
 type wire struct {
-	ID               *string `json:"transaction_id"`
-	CardID           *string `json:"card_id"`
-	Amount           *int64  `json:"amount"`
-	Currency         *string `json:"currency"`
-	EventTime        *string `json:"event_time"`
-	MerchantID       *string `json:"merchant_id"`
-	MerchantCategory *string `json:"merchant_category"`
-	DeviceID         *string `json:"device_id"`
-	Country          *string `json:"country"`
-	Channel          *string `json:"channel"`
-	IP               *string `json:"ip"`
-	Status           *string `json:"status"`
+	ID       *string `json:"transaction_id"`
+	CardID   *string `json:"card_id"`
+	Amount   *int64  `json:"amount"`
+	Currency *string `json:"currency"`
+	// EventTime is kept raw, to be parsed as a time.Time by encoding/json/v2,
+	// which reads RFC 3339 strictly where time.Parse does not (it takes
+	// +24:00 as an offset).
+	EventTime        jsontext.Value `json:"event_time"`
+	MerchantID       *string        `json:"merchant_id"`
+	MerchantCategory *string        `json:"merchant_category"`
+	DeviceID         *string        `json:"device_id"`
+	Country          *string        `json:"country"`
+	Channel          *string        `json:"channel"`
+	IP               *string        `json:"ip"`
+	Status           *string        `json:"status"`
 }
 
 // fieldTypes is the JSON type each known field must have, for the slow path
@@ -82,61 +90,139 @@ var fieldTypes = map[string]string{
 // a *ValidationError naming each bad field (or "body" when the document is
 // not a JSON object) and never panics, whatever the input. Unknown fields
 // are ignored.
+//
+// The JSON is read strictly (the defaults of encoding/json/v2): names match
+// exactly, so "AMOUNT" is an unknown field and cannot override "amount"; a
+// name given twice is an error, as two readers of the document could take
+// different values from it; and invalid UTF-8 is an error, as replacing it
+// with U+FFFD would make different byte strings the same card.
 func DecodeTransaction(data []byte, lim Limits) (Transaction, error) {
 	var w wire
 	if err := json.Unmarshal(data, &w); err != nil {
-		return Transaction{}, decodeSlow(data, err)
+		// Not err.Error(): it can echo the offending value (a card number
+		// sent by mistake) and names internal Go types.
+		return Transaction{}, decodeSlow(data)
 	}
-	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+	if jsontext.Value(data).Kind() == 'n' {
 		return Transaction{}, &ValidationError{Errors: []FieldError{{Field: "body", Message: "must be a JSON object"}}}
 	}
 	return w.validate(lim)
 }
 
-// decodeSlow runs when the fast decode failed: it names every field of the
-// wrong JSON type, or reports the body as malformed.
-func decodeSlow(data []byte, first error) error {
+// lenient reads JSON that repeats names or holds invalid UTF-8, so that the
+// slow path can name the fields with those faults.
+var lenient = []json.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+
+// decodeSlow runs when the strict decode failed: it names every known field
+// that is repeated, holds invalid UTF-8 or has the wrong JSON type, or
+// reports the body as malformed. Faults in unknown members are reported on
+// "body": their names come from the client and could hold a card number.
+func decodeSlow(data []byte) error {
 	ve := &ValidationError{}
-	var syn *json.SyntaxError
-	if errors.As(first, &syn) || !json.Valid(data) {
+	if !jsontext.Value(data).IsValid(lenient...) {
 		ve.add("body", "is not valid JSON")
 		return ve
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil {
+	if jsontext.Value(data).Kind() != '{' {
 		ve.add("body", "must be a JSON object")
 		return ve
 	}
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
+
+	faults := map[string]fault{} // by known field; "" for the body
+	mark := func(name string, f fault) {
+		if _, known := fieldTypes[name]; !known {
+			name = ""
+		}
+		faults[name] = max(faults[name], f)
 	}
-	sort.Strings(names)
-	for _, k := range names {
-		want, ok := fieldTypes[k]
-		if !ok {
+	seen := map[string]bool{}
+	dec := jsontext.NewDecoder(bytes.NewReader(data), lenient...)
+	if _, err := dec.ReadToken(); err != nil { // '{'
+		ve.add("body", "is not valid JSON")
+		return ve
+	}
+	for dec.PeekKind() == '"' {
+		rawName, err := dec.ReadValue()
+		if err != nil {
+			break
+		}
+		if !rawName.IsValid() {
+			mark("", badUTF8)
+			if _, err := dec.ReadValue(); err != nil {
+				break
+			}
 			continue
 		}
-		raw := m[k]
-		var err error
-		switch want {
-		case "string":
-			var s *string
-			err = json.Unmarshal(raw, &s)
-		case "integer":
-			var n *int64
-			err = json.Unmarshal(raw, &n)
+		b, _ := jsontext.AppendUnquote(nil, rawName)
+		name := string(b)
+		if seen[name] {
+			mark(name, repeated)
 		}
+		seen[name] = true
+
+		raw, err := dec.ReadValue()
 		if err != nil {
-			ve.add(k, "must be a JSON "+want)
+			break
+		}
+		want, known := fieldTypes[name]
+		switch {
+		case raw.IsValid():
+			if known && !hasType(raw, want) {
+				mark(name, mistyped)
+			}
+		case !raw.IsValid(jsontext.AllowDuplicateNames(true)):
+			mark(name, badUTF8)
+		case known: // an object, where a string or number belongs
+			mark(name, mistyped)
+		default: // a name repeated in a nested object
+			mark(name, repeated)
+		}
+	}
+
+	for _, k := range slices.Sorted(maps.Keys(faults)) { // "" (the body) first
+		field := cmp.Or(k, "body")
+		switch faults[k] {
+		case badUTF8:
+			ve.add(field, "must be valid UTF-8")
+		case repeated:
+			if k == "" {
+				ve.add(field, "must not repeat a name within an object")
+			} else {
+				ve.add(field, "appears more than once")
+			}
+		case mistyped:
+			ve.add(field, "must be a JSON "+fieldTypes[k])
 		}
 	}
 	if len(ve.Errors) == 0 {
-		// Not first.Error(): it can echo the offending number (a card
-		// number sent by mistake) and names internal Go types.
 		ve.add("body", "could not be decoded")
 	}
 	return ve
+}
+
+// fault is what the slow path found wrong with a member; a member with
+// several faults is reported with the greatest.
+type fault int
+
+const (
+	mistyped fault = iota + 1
+	repeated
+	badUTF8
+)
+
+// hasType reports whether raw decodes as the JSON type want ("string" or
+// "integer", null included), as the strict decode would read it.
+func hasType(raw jsontext.Value, want string) bool {
+	var err error
+	switch want {
+	case "string":
+		var s *string
+		err = json.Unmarshal(raw, &s)
+	case "integer":
+		var n *int64
+		err = json.Unmarshal(raw, &n)
+	}
+	return err == nil
 }
 
 func (w *wire) validate(lim Limits) (Transaction, error) {
@@ -176,16 +262,10 @@ func (w *wire) validate(lim Limits) (Transaction, error) {
 		tx.Currency = *w.Currency
 	}
 
-	if w.EventTime == nil {
-		ve.add("event_time", "is required")
-	} else if t, err := time.Parse(time.RFC3339Nano, *w.EventTime); err != nil || t.UTC().Year() < 0 || t.UTC().Year() > 9999 {
-		// The year check keeps out 0000-01-01T00:00:00+01:00 and the like,
-		// whose UTC time has no RFC 3339 form and cannot be JSON-encoded.
-		ve.add("event_time", "must be an RFC 3339 timestamp such as 2026-01-02T15:04:05Z")
-	} else if !lim.Now.IsZero() && t.Sub(lim.Now) > lim.MaxFutureSkew {
-		ve.add("event_time", fmt.Sprintf("is more than %s ahead of the server clock", lim.MaxFutureSkew))
+	if t, msg := w.eventTime(lim); msg != "" {
+		ve.add("event_time", msg)
 	} else {
-		tx.EventTime = t.UTC()
+		tx.EventTime = t
 	}
 
 	tx.MerchantID = optionalText(ve, "merchant_id", w.MerchantID)
@@ -229,7 +309,32 @@ func (w *wire) validate(lim Limits) (Transaction, error) {
 	return tx, nil
 }
 
-// checkID validates a transaction_id: 1-128 printable ASCII, no spaces.
+// eventTime parses and checks event_time, returning it in UTC, or why it
+// is not acceptable.
+func (w *wire) eventTime(lim Limits) (time.Time, string) {
+	switch w.EventTime.Kind() {
+	case 'n', 0: // null, or absent
+		return time.Time{}, "is required"
+	case '"':
+	default:
+		return time.Time{}, "must be a JSON string"
+	}
+	var t time.Time
+	if err := json.Unmarshal(w.EventTime, &t); err != nil {
+		return time.Time{}, "must be an RFC 3339 timestamp such as 2026-01-02T15:04:05Z"
+	}
+	if msg := checkEventTime(t, lim); msg != "" {
+		return time.Time{}, msg
+	}
+	return t.UTC(), ""
+}
+
+// panMessage is the error for a field that holds a card number. Like every
+// message, it does not repeat the value.
+const panMessage = "looks like a raw card number; send a token or hash instead"
+
+// checkID validates a transaction_id: 1-128 printable ASCII, no spaces,
+// no card number (it is echoed in every result).
 func checkID(s string) string {
 	if len(s) == 0 || len(s) > MaxFieldLen {
 		return "must be 1-128 characters"
@@ -239,13 +344,15 @@ func checkID(s string) string {
 			return "must be printable ASCII without spaces"
 		}
 	}
+	if LooksLikePAN(s) {
+		return panMessage
+	}
 	return ""
 }
 
 // CheckCardID returns why s is not an acceptable card_id, or "" when it is.
-// A value that looks like a raw card number (13-19 digits, spaces or dashes
-// aside, passing the Luhn check) is refused so that PANs never reach storage
-// or logs.
+// A value that holds a raw card number, however spelled (see LooksLikePAN),
+// is refused so that PANs never reach storage or logs.
 func CheckCardID(s string) string {
 	n := utf8.RuneCountInString(s)
 	if n == 0 || n > MaxFieldLen {
@@ -254,69 +361,43 @@ func CheckCardID(s string) string {
 	if !utf8.ValidString(s) {
 		return "must be valid UTF-8"
 	}
-	for _, r := range s {
-		if r < ' ' || r == 0x7f {
-			return "must not contain control characters"
-		}
+	if hasControl(s) {
+		return "must not contain control characters"
 	}
 	if LooksLikePAN(s) {
-		return "looks like a raw card number; send a token or hash instead"
+		return panMessage
 	}
 	return ""
 }
 
-// LooksLikePAN reports whether s is 13-19 digits (ignoring spaces and
-// dashes) that pass the Luhn check.
-func LooksLikePAN(s string) bool {
-	var digits [19]byte
-	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			if n == len(digits) {
-				return false
-			}
-			digits[n] = c - '0'
-			n++
-		case c == ' ' || c == '-':
-		default:
-			return false
-		}
-	}
-	if n < 13 {
-		return false
-	}
-	sum := 0
-	for i := 0; i < n; i++ {
-		d := int(digits[n-1-i])
-		if i%2 == 1 {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-	}
-	return sum%10 == 0
-}
-
+// optionalText checks a free-text field: up to 128 characters, no control
+// characters, no card number.
 func optionalText(ve *ValidationError, field string, v *string) string {
 	if v == nil {
 		return ""
 	}
 	s := *v
-	if utf8.RuneCountInString(s) > MaxFieldLen {
+	switch {
+	case utf8.RuneCountInString(s) > MaxFieldLen:
 		ve.add(field, "must be at most 128 characters")
-		return ""
+	case hasControl(s):
+		ve.add(field, "must not contain control characters")
+	case LooksLikePAN(s):
+		ve.add(field, panMessage)
+	default:
+		return s
 	}
+	return ""
+}
+
+// hasControl reports whether s holds an ASCII control character or DEL.
+func hasControl(s string) bool {
 	for _, r := range s {
 		if r < ' ' || r == 0x7f {
-			ve.add(field, "must not contain control characters")
-			return ""
+			return true
 		}
 	}
-	return s
+	return false
 }
 
 func validCurrency(s string) bool {

@@ -1,0 +1,150 @@
+package fraud
+
+import (
+	"slices"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Card numbers (PANs) must never reach storage, logs or the dead-letter
+// topic, however a client spells them. The rule, shared by validation and
+// masking:
+//
+//   - Text is read as letters, digits and separators. A digit is any Unicode
+//     decimal digit (category Nd: ASCII, full-width, Arabic-Indic,
+//     Devanagari, mathematical...), read as its value. A separator is any
+//     rune that is neither a letter nor a digit: spaces of every kind, dots,
+//     dashes, underscores, colons, invalid UTF-8.
+//   - Letters split the text into runs; separators split a run into groups.
+//     "pan:4111 1111-1111.1111x" is one run of four groups, between the
+//     letters "pan" and "x".
+//   - A run holds a card number when consecutive groups of it hold 13 to 19
+//     digits in all that pass the Luhn check. So a 20-digit numeric id is
+//     no card number, but two card numbers joined by a comma are found.
+
+// Card numbers have 13 to 19 digits (ISO/IEC 7812).
+const (
+	minPAN = 13
+	maxPAN = 19
+)
+
+// LooksLikePAN reports whether s holds a card number anywhere, by the rule
+// above: "4111111111111111", "4111.1111.1111.1111", "pan:4111111111111111"
+// and the same in full-width digits all do.
+func LooksLikePAN(s string) bool {
+	var f panFinder
+	for _, r := range s {
+		f.add(r)
+		if f.found {
+			return true
+		}
+	}
+	f.endRun()
+	return f.found
+}
+
+// panFinder applies the rule to runes fed one at a time, keeping only what
+// a card number ending at the current digit could use: it never allocates.
+type panFinder struct {
+	digits  [maxPAN]byte // the latest digits of the run, oldest first
+	starts  [maxPAN]bool // whether each of them begins a group
+	n       int          // how many of digits are in use
+	inGroup bool         // the last rune was a digit
+	found   bool         // a card number was found in this run
+}
+
+// add feeds the next rune.
+func (f *panFinder) add(r rune) {
+	if v := digitValue(r); v >= 0 {
+		f.digit(byte(v))
+	} else if unicode.IsLetter(r) {
+		f.endRun()
+	} else {
+		f.endGroup()
+	}
+}
+
+func (f *panFinder) digit(v byte) {
+	if f.n == maxPAN {
+		copy(f.digits[:], f.digits[1:])
+		copy(f.starts[:], f.starts[1:])
+		f.n--
+	}
+	f.digits[f.n], f.starts[f.n] = v, !f.inGroup
+	f.n++
+	f.inGroup = true
+}
+
+// endGroup checks every card number made of whole groups that ends with
+// the group just ended: the last k digits, for each k from 13 to 19 where
+// the k-th digit from the end begins a group.
+func (f *panFinder) endGroup() {
+	if !f.inGroup {
+		return
+	}
+	f.inGroup = false
+	sum := 0
+	for k := 1; k <= f.n; k++ {
+		d := int(f.digits[f.n-k])
+		if k%2 == 0 { // Luhn: double every second digit from the right
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		if k >= minPAN && f.starts[f.n-k] && sum%10 == 0 {
+			f.found = true
+		}
+	}
+}
+
+// endRun ends the run at a letter or at the end of the text. found stays
+// set for the caller to read.
+func (f *panFinder) endRun() {
+	f.endGroup()
+	f.n = 0
+}
+
+// digitValue returns the value of r if it is a Unicode decimal digit
+// (category Nd), or -1. Unicode encodes every set of decimal digits as ten
+// consecutive code points from zero to nine, and the ranges of unicode.Nd
+// are such sets side by side, so a digit's value is its distance from the
+// start of its range, modulo 10 (pinned for every Nd rune by a test against
+// the Unicode names).
+func digitValue(r rune) int {
+	if '0' <= r && r <= '9' {
+		return int(r - '0')
+	}
+	if r < utf8.RuneSelf {
+		return -1
+	}
+	if r <= 0xFFFF {
+		rs := unicode.Nd.R16
+		i, ok := slices.BinarySearchFunc(rs, uint16(r), func(x unicode.Range16, t uint16) int {
+			return rangeCmp(rune(x.Lo), rune(x.Hi), rune(t))
+		})
+		if !ok {
+			return -1
+		}
+		return int(r-rune(rs[i].Lo)) % 10
+	}
+	rs := unicode.Nd.R32
+	i, ok := slices.BinarySearchFunc(rs, uint32(r), func(x unicode.Range32, t uint32) int {
+		return rangeCmp(rune(x.Lo), rune(x.Hi), rune(t))
+	})
+	if !ok {
+		return -1
+	}
+	return int(r-rune(rs[i].Lo)) % 10
+}
+
+// rangeCmp orders the range [lo, hi] against r for a binary search.
+func rangeCmp(lo, hi, r rune) int {
+	switch {
+	case hi < r:
+		return -1
+	case lo > r:
+		return 1
+	}
+	return 0
+}
