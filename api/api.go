@@ -199,11 +199,11 @@ func (h *Handler) velocity(w http.ResponseWriter, r *http.Request) {
 	}
 	at := h.cfg.Now().UTC()
 	if v := r.URL.Query().Get("at"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
+		t, err := fraud.ParseTime(v)
 		if err != nil {
 			errs = append(errs, fraud.FieldError{Field: "at", Message: "must be an RFC 3339 timestamp"})
 		} else {
-			at = t.UTC()
+			at = t
 		}
 	}
 	if len(errs) > 0 {

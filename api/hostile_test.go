@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -34,7 +35,7 @@ type witness struct {
 
 func newWitness(t *testing.T, s *server) *witness {
 	t.Helper()
-	tx := validTx(fmt.Sprint("witness-", time.Now().UnixNano()))
+	tx := validTx("witness-" + strconv.FormatInt(time.Now().UnixNano(), 36))
 	tx["card_id"] = "card_witness"
 	if r := s.score(t, tx); r.status != http.StatusOK {
 		t.Fatalf("witness: %d %s", r.status, r.body)
@@ -53,7 +54,7 @@ func (w *witness) unchanged(t *testing.T) {
 	if st := w.s.store.Stats().StreamTime; st.After(time.Now()) || st.Before(w.stream) {
 		t.Errorf("stream time %v; it was %v and may not pass the clock", st, w.stream)
 	}
-	tx := validTx(fmt.Sprint("normal-", time.Now().UnixNano()))
+	tx := validTx("normal-" + strconv.FormatInt(time.Now().UnixNano(), 36))
 	tx["card_id"] = "card_normal"
 	r := w.s.score(t, tx)
 	if r.status != http.StatusOK {

@@ -87,7 +87,7 @@ func (h *Handler) score(w http.ResponseWriter, r *http.Request) {
 	if !h.readBody(w, r, buf, deadline) {
 		return
 	}
-	tx, err := fraud.DecodeTransaction(buf.Bytes(), fraud.Limits{Now: h.cfg.Now(), MaxFutureSkew: h.cfg.MaxFutureSkew}) // MERGE: MaxEventAge
+	tx, err := fraud.DecodeTransaction(buf.Bytes(), fraud.Limits{Now: h.cfg.Now(), MaxFutureSkew: h.cfg.MaxFutureSkew, MaxEventAge: h.cfg.MaxEventAge})
 	if err != nil {
 		var ve *fraud.ValidationError
 		if errors.As(err, &ve) {

@@ -57,7 +57,8 @@ type ReplayStats struct{ Scanned, Replayed, Skipped int }
 //	partition=0 offset=7 class=decode source=transactions/3/1042 action=replayed
 //
 // with action one of replayed, would-replay (dry run), skipped-class,
-// skipped-no-source or skipped-source-is-dlq. On error the stats count
+// skipped-no-source, skipped-source-is-dlq or skipped-truncated (a copy
+// cut to fit the DLQ: the original is at its source offset). On error the stats count
 // what was done before it; records of a failed produce are not counted.
 func Replay(ctx context.Context, o ReplayOptions) (ReplayStats, error) {
 	var st ReplayStats
@@ -245,6 +246,11 @@ func (r *replayer) batch(ctx context.Context, msgs []kafka.Message) error {
 			actions[i] = "skipped-no-source"
 		case topic == r.o.Topic:
 			actions[i] = "skipped-source-is-dlq"
+		case header1(m, HeaderTruncated) == "true":
+			// Its value is not the original's: replaying it would put a
+			// cut record on the source topic. The original is at the
+			// dlq.source.* coordinates while retention lasts.
+			actions[i] = "skipped-truncated"
 		case r.o.DryRun:
 			actions[i] = "would-replay"
 		default:

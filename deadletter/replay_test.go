@@ -109,12 +109,14 @@ func TestReplayDryRunProducesNothing(t *testing.T) {
 	}
 }
 
-func TestReplaySkipsRecordsWithoutASource(t *testing.T) {
+func TestReplaySkipsRecordsWithoutASourceOrTruncated(t *testing.T) {
 	ctx := testContext(t)
 	addr := broker(t, map[string]int32{"transactions": 4, dlq: 1})
 	produce(t, ctx, addr, dlq,
 		kafka.Message{Key: []byte("k"), Value: []byte("v"), Headers: []kafka.Header{h("dlq.error.class", "decode")}},
 		kafka.Message{Key: []byte("k"), Value: []byte("v"), Headers: []kafka.Header{h("dlq.error.class", "decode"), h("dlq.source.topic", dlq)}},
+		kafka.Message{Key: []byte("k"), Value: []byte("cut"), Headers: []kafka.Header{h("dlq.error.class", "decode"),
+			h("dlq.source.topic", "transactions"), h("dlq.source.partition", "1"), h("dlq.source.offset", "9"), h("dlq.truncated", "true")}},
 	)
 
 	var out bytes.Buffer
@@ -122,11 +124,12 @@ func TestReplaySkipsRecordsWithoutASource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (deadletter.ReplayStats{Scanned: 2, Skipped: 2}); st != want {
+	if want := (deadletter.ReplayStats{Scanned: 3, Skipped: 3}); st != want {
 		t.Errorf("stats %+v, want %+v", st, want)
 	}
 	wantOut := "partition=0 offset=0 class=decode source=-/-/- action=skipped-no-source\n" +
-		"partition=0 offset=1 class=decode source=transactions.dlq/-/- action=skipped-source-is-dlq\n"
+		"partition=0 offset=1 class=decode source=transactions.dlq/-/- action=skipped-source-is-dlq\n" +
+		"partition=0 offset=2 class=decode source=transactions/1/9 action=skipped-truncated\n"
 	if out.String() != wantOut {
 		t.Errorf("report:\n%s\nwant:\n%s", out.String(), wantOut)
 	}

@@ -1,10 +1,14 @@
 package fraud
 
 import (
+	"errors"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // MinEventTime is the earliest event_time accepted, whatever the limits: no
@@ -86,4 +90,19 @@ func readable(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// ParseTime parses s as event_time is parsed: strict RFC 3339 (an offset
+// of at most ±23:59, two-digit hours), returned in UTC. It is for times
+// given elsewhere than in a transaction, such as a query parameter.
+func ParseTime(s string) (time.Time, error) {
+	q, err := jsontext.AppendQuote(nil, s)
+	if err != nil {
+		return time.Time{}, errors.New("not valid UTF-8")
+	}
+	var t time.Time
+	if err := json.Unmarshal(q, &t); err != nil {
+		return time.Time{}, errors.New("not an RFC 3339 timestamp")
+	}
+	return t.UTC(), nil
 }

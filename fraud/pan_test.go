@@ -270,3 +270,27 @@ func TestMaskPANsLeavesNoCardNumber(t *testing.T) {
 		t.Errorf("card numbers found in %d of 20000 texts, want the texts to hold more", found)
 	}
 }
+
+func TestTokenize(t *testing.T) {
+	for _, tt := range []struct{ give, want string }{
+		{"card_7f3a9c", "card_7f3a9c"},
+		{"tx-123", "tx-123"},
+	} {
+		if got := fraud.Tokenize(tt.give); got != tt.want {
+			t.Errorf("Tokenize(%q) = %q, want it unchanged", tt.give, got)
+		}
+	}
+	// The Sparkov sample's card ids are "card_" and a Luhn-valid number.
+	for _, give := range []string{"card_2703186189652095", "4111111111111111", "pan:4111 1111 1111 1111"} {
+		got := fraud.Tokenize(give)
+		if !strings.HasPrefix(got, "tok_") || len(got) != 28 || fraud.LooksLikePAN(got) || strings.ContainsAny(got[4:], "0123456789") {
+			t.Errorf("Tokenize(%q) = %q, want tok_ and 24 letters", give, got)
+		}
+		if fraud.Tokenize(give) != got {
+			t.Errorf("Tokenize(%q) is not stable", give)
+		}
+	}
+	if fraud.Tokenize("card_2703186189652095") == fraud.Tokenize("card_4111111111111111") {
+		t.Error("two card numbers gave one token")
+	}
+}

@@ -17,7 +17,9 @@ import (
 // line, in the service's schema, e.g. the Sparkov sample). Event times are
 // shifted by one offset so that the log's last event is now, which keeps
 // every gap between events; transaction ids get the run id as a prefix, so
-// that repeated runs are not duplicates of each other. The run ends when
+// that repeated runs are not duplicates of each other; identifiers that
+// are raw card numbers (the Sparkov data's card ids are) are replaced by
+// tokens (fraud.Tokenize), as the service refuses them. The run ends when
 // the log does.
 type Replay struct {
 	f      *os.File
@@ -95,7 +97,11 @@ func (r *Replay) Next() (Event, bool) {
 		if ev.Fraud {
 			ev.Scenario = "labelled"
 		}
-		tx.ID = r.runID + "-" + tx.ID
+		// A letter after the run id, so that its digits and the log's id
+		// never join into one long run of digits (a card number, to the
+		// service); card numbers in the log itself become tokens.
+		tx.ID = r.runID + "-r" + fraud.Tokenize(tx.ID)
+		tx.CardID = fraud.Tokenize(tx.CardID)
 		tx.EventTime = tx.EventTime.Add(r.shift).UTC()
 		ev.Tx = tx
 		return ev, true

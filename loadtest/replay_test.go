@@ -43,9 +43,9 @@ func TestReplay(t *testing.T) {
 		at    time.Time
 		fraud bool
 	}{
-		{"run9-a", now.Add(-time.Hour - 30*time.Second), false},
-		{"run9-b", now.Add(-time.Hour), false},
-		{"run9-c", now, true},
+		{"run9-ra", now.Add(-time.Hour - 30*time.Second), false},
+		{"run9-rb", now.Add(-time.Hour), false},
+		{"run9-rc", now, true},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("replayed %d events, want %d", len(got), len(want))

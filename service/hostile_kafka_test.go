@@ -79,3 +79,53 @@ func TestStalledPartitionShowsInReadiness(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestKafkaHostileRecordsAreDeadLetteredWithoutCardNumbers: records that
+// would poison stream time, or carry a card number, go to the DLQ as
+// validation failures, with every card number masked; the partition moves
+// on and stream time stays put.
+func TestKafkaHostileRecordsAreDeadLetteredWithoutCardNumbers(t *testing.T) {
+	r := startService(t, t.TempDir(), "embedded")
+	now := time.Now().Add(-time.Minute)
+	r.post(t, txJSON("before", "card_h", 100, now, ""))
+	stream := r.Store().Stats().StreamTime
+	key := []byte("card_h")
+	pan := "4111 1111 1111 1111"
+	kafkatest.Produce(t, r.broker, "transactions",
+		kafka.Message{Key: key, Value: txJSON("old-1", "card_h", 100, time.Date(1650, 6, 1, 0, 0, 0, 0, time.UTC), "")},
+		kafka.Message{Key: []byte(pan), Value: txJSON("pan-1", pan, 100, now, ""),
+			Headers: []kafka.Header{{Key: "x-card", Value: []byte("pan:" + pan)}}},
+		kafka.Message{Key: key, Value: txJSON("after", "card_h", 100, now.Add(time.Second), "")})
+	r.waitProcessed(t, "after")
+	dlq := kafkatest.WaitFor(t, r.broker, "transactions.dlq", 2, 30*time.Second)
+	if len(dlq) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(dlq))
+	}
+	for _, m := range dlq {
+		if c := kafkatest.Header(m, "dlq.error.class"); c != "validation" {
+			t.Errorf("class %q, want validation", c)
+		}
+		all := string(m.Key) + string(m.Value)
+		for _, h := range m.Headers {
+			all += h.Key + string(h.Value)
+		}
+		if strings.Contains(strings.ReplaceAll(all, " ", ""), "4111111111111111") {
+			t.Errorf("a dead letter holds the card number: key %q value %s headers %v", m.Key, m.Value, m.Headers)
+		}
+	}
+	var masked int
+	for _, m := range dlq {
+		if kafkatest.Header(m, "dlq.pan_masked") == "true" {
+			masked++
+		}
+	}
+	if masked != 1 {
+		t.Errorf("%d dead letters say dlq.pan_masked, want 1", masked)
+	}
+	if st := r.Store().Stats().StreamTime; !st.Equal(stream) && st.Before(stream) {
+		t.Errorf("stream time moved back to %v from %v", st, stream)
+	}
+	if st := r.Store().Stats().StreamTime; st.After(time.Now()) {
+		t.Errorf("stream time %v is ahead of the clock", st)
+	}
+}

@@ -537,7 +537,7 @@ func (c *Consumer) process(ctx context.Context, st *velocity.Stream, m kafka.Mes
 		span.End()
 	}()
 	ctx = scoring.WithSource(ctx, "kafka")
-	tx, err := fraud.DecodeTransaction(m.Value, fraud.Limits{Now: c.cfg.Now(), MaxFutureSkew: c.cfg.MaxFutureSkew}) // MERGE: MaxEventAge
+	tx, err := fraud.DecodeTransaction(m.Value, fraud.Limits{Now: c.cfg.Now(), MaxFutureSkew: c.cfg.MaxFutureSkew, MaxEventAge: c.cfg.MaxEventAge})
 	if err != nil {
 		class := deadletter.Validation
 		var ve *fraud.ValidationError
