@@ -340,3 +340,66 @@ func TestNetHTTPsOwnErrorsAreProblems(t *testing.T) {
 		t.Errorf("healthz afterwards: %d", r.status)
 	}
 }
+
+func TestCardNumbersAndLooseJSONAreRefused(t *testing.T) {
+	s := start(t, options{})
+	w := newWitness(t, s)
+	now := time.Now().UTC().Format(time.RFC3339)
+	body := func(fields string) []byte {
+		return []byte(`{"transaction_id":"j-` + strconv.FormatInt(time.Now().UnixNano(), 36) + `","card_id":"card_j","amount":100,"currency":"USD","event_time":"` + now + `"` + fields + `}`)
+	}
+	replace := func(field, value string) []byte {
+		var m map[string]any
+		json.Unmarshal(body(""), &m)
+		m[field] = value
+		b, _ := json.Marshal(m)
+		return b
+	}
+	for _, tt := range []struct {
+		name  string
+		give  []byte
+		field string
+	}{
+		{"card number with dots", replace("card_id", "4111.1111.1111.1111"), "card_id"},
+		{"card number with underscores", replace("card_id", "4111_1111_1111_1111"), "card_id"},
+		{"card number with no-break spaces", replace("card_id", "4111\u00a01111\u00a01111\u00a01111"), "card_id"},
+		{"card number after a prefix", replace("card_id", "pan:4111111111111111"), "card_id"},
+		{"card number in full-width digits", replace("card_id", "４１１１１１１１１１１１１１１１"), "card_id"},
+		{"card number as the transaction id", replace("transaction_id", "4111111111111111"), "transaction_id"},
+		{"card number as the merchant", replace("merchant_id", "m 4111-1111-1111-1111"), "merchant_id"},
+		{"card number as the device", replace("device_id", "4111111111111111"), "device_id"},
+		{"a name given twice", body(`,"amount":5`), "amount"},
+		{"invalid UTF-8 in card_id", []byte(strings.Replace(string(body("")), `"card_j"`, "\"card_\xff\"", 1)), "card_id"},
+		{"invalid UTF-8 in merchant_id", body(",\"merchant_id\":\"m\xfe\""), "merchant_id"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := s.do(t, http.MethodPost, "/score", tt.give, nil)
+			if r.status != http.StatusBadRequest || fmt.Sprint(fieldsOf(r.problem(t))) != "["+tt.field+"]" {
+				t.Fatalf("%d %s, want 400 naming %s", r.status, r.body, tt.field)
+			}
+			if strings.Contains(strings.NewReplacer(".", "", "_", "", " ", "", "-", "").Replace(string(r.body)), "4111111111111111") {
+				t.Errorf("the answer echoes the card number: %s", r.body)
+			}
+		})
+	}
+	t.Run("a card number in the velocity path", func(t *testing.T) {
+		r := s.do(t, http.MethodGet, "/cards/pan:4111111111111111/velocity", nil, nil)
+		if r.status != http.StatusBadRequest || strings.Contains(string(r.body), "4111") {
+			t.Errorf("%d %s, want 400 without the number", r.status, r.body)
+		}
+	})
+	t.Run("keys in another case do not override the real ones", func(t *testing.T) {
+		r := s.do(t, http.MethodPost, "/score", body(`,"AMOUNT":900000,"Card_ID":"card_other"`), nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		res := r.result(t)
+		if v, _ := res.Features.Get("card_amount_sum_1h"); v != 100 {
+			t.Errorf("card_amount_sum_1h = %v: AMOUNT overrode amount", v)
+		}
+		if n, _ := s.velocity(t, "card_other", time.Now()).Get("card_tx_count_24h"); n != 0 {
+			t.Error("Card_ID overrode card_id")
+		}
+	})
+	w.unchanged(t)
+}
