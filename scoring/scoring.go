@@ -119,27 +119,9 @@ func (p *Pipeline) ScoreStream(ctx context.Context, st *velocity.Stream, tx *fra
 	mctx, mspan := p.tracer().Start(ctx, "model")
 	out := p.Engine.Score(mctx, model.Input{Tx: tx, Features: op.Features})
 	mspan.End()
-	res = fraud.Result{
-		TransactionID: tx.ID,
-		Score:         out.Score,
-		Decision:      out.Decision,
-		Reasons:       out.Reasons,
-		Features:      op.Features,
-		ModelVersion:  out.ModelVersion,
-		Degraded:      out.Degraded,
-		Late:          op.Late,
-	}
-	if res.Reasons == nil {
-		res.Reasons = []fraud.Reason{}
-	}
 	var extra []velocity.Entry
-	if res.Decision.Alerting() {
-		res.AlertID = fraud.AlertID(tx.ID)
-		if p.Outbox != nil {
-			if extra, err = p.Outbox.Entries(ctx, tx, &res); err != nil {
-				return fraud.Result{}, nil, fmt.Errorf("scoring: outbox: %w", err)
-			}
-		}
+	if res, extra, err = p.answer(ctx, tx, &out, op.Features, op.Late, nil); err != nil {
+		return fraud.Result{}, nil, err
 	}
 	buf := make([]byte, 0, 768)
 	stored := appendStored(buf, &res, p.Store.FeatureSetID())
@@ -171,6 +153,43 @@ func (p *Pipeline) duplicate(id string, stored []byte) (fraud.Result, []byte, er
 	}
 	r.Duplicate = true
 	return r, r.AppendJSON(make([]byte, 0, 512)), nil
+}
+
+// answer builds the result of the engine's output for tx and, when its
+// decision alerts and no alert was raised before, the outbox entries of its
+// alert. prev, when set, is the stored result being revised: its alert
+// stands, and the decision does not drop below its own.
+func (p *Pipeline) answer(ctx context.Context, tx *fraud.Transaction, out *model.Output, features fraud.Features,
+	late bool, prev *fraud.Result) (fraud.Result, []velocity.Entry, error) {
+	res := fraud.Result{
+		TransactionID: tx.ID,
+		Score:         out.Score,
+		Decision:      out.Decision,
+		Reasons:       out.Reasons,
+		Features:      features,
+		ModelVersion:  out.ModelVersion,
+		Degraded:      out.Degraded,
+		Late:          late,
+	}
+	if prev != nil {
+		res.Decision = prev.Decision.Max(res.Decision)
+		res.AlertID = prev.AlertID
+	}
+	if res.Reasons == nil {
+		res.Reasons = []fraud.Reason{}
+	}
+	if !res.Decision.Alerting() || res.AlertID != "" {
+		return res, nil, nil
+	}
+	res.AlertID = fraud.AlertID(tx.ID)
+	if p.Outbox == nil {
+		return res, nil, nil
+	}
+	extra, err := p.Outbox.Entries(ctx, tx, &res)
+	if err != nil {
+		return fraud.Result{}, nil, fmt.Errorf("scoring: outbox: %w", err)
+	}
+	return res, extra, nil
 }
 
 // remaining is the time left before ctx's deadline; a long time when none.
@@ -215,29 +234,10 @@ func (p *Pipeline) revise(ctx context.Context, tx *fraud.Transaction) (fraud.Res
 		old.Duplicate = true
 		return old, old.AppendJSON(make([]byte, 0, 512)), nil
 	}
-	res := fraud.Result{
-		TransactionID: tx.ID,
-		Score:         out.Score,
-		Decision:      old.Decision.Max(out.Decision),
-		Reasons:       out.Reasons,
-		Features:      old.Features,
-		ModelVersion:  out.ModelVersion,
-		Degraded:      out.Degraded,
-		Late:          old.Late,
-		AlertID:       old.AlertID,
-	}
-	if res.Reasons == nil {
-		res.Reasons = []fraud.Reason{}
-	}
-	var extra []velocity.Entry
-	if res.Decision.Alerting() && res.AlertID == "" {
-		res.AlertID = fraud.AlertID(tx.ID)
-		if p.Outbox != nil {
-			if extra, err = p.Outbox.Entries(ctx, tx, &res); err != nil {
-				rev.Abort()
-				return fraud.Result{}, nil, fmt.Errorf("scoring: outbox: %w", err)
-			}
-		}
+	res, extra, err := p.answer(ctx, tx, &out, old.Features, old.Late, &old)
+	if err != nil {
+		rev.Abort()
+		return fraud.Result{}, nil, err
 	}
 	stored := appendStored(make([]byte, 0, 768), &res, p.Store.FeatureSetID())
 	if err := rev.Commit(context.WithoutCancel(ctx), stored, extra...); err != nil {
