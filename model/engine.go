@@ -15,8 +15,11 @@ var (
 	ErrInvalidPrediction = errors.New("model: prediction score is not in [0,1]")
 )
 
-// DefaultReserve is the Reserve used when Options.Reserve is zero.
-const DefaultReserve = 2 * time.Millisecond
+// DefaultReserve is the Reserve used when Options.Reserve is zero. It is
+// what the answer needs after the model: the rules, and the durable group
+// commit of the result, which takes a few milliseconds under load (2 ms
+// was seen to leave a slow model's fallback past the deadline).
+const DefaultReserve = 10 * time.Millisecond
 
 // Options configure an Engine.
 type Options struct {
