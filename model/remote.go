@@ -27,7 +27,14 @@ const (
 	// MaxRemoteBody bounds the response body Remote reads; a larger one is
 	// an error.
 	MaxRemoteBody = 1 << 20
+	// DefaultRemoteMaxInFlight is the default RemoteOptions.MaxInFlight.
+	DefaultRemoteMaxInFlight = 16
 )
+
+// ErrBusy is returned by Remote.Predict when MaxInFlight calls are already
+// in flight. It is not a failure of the server: the breaker does not count
+// it.
+var ErrBusy = errors.New("remote model: every call slot is taken")
 
 // DefaultRemoteFeatures returns the order of the values Remote sends by
 // default: the 9 velocity features of DESIGN.md, in its order, then
@@ -70,6 +77,13 @@ type RemoteOptions struct {
 	// [DefaultRemoteTimeout]. A ctx deadline, when there is one, is used
 	// as it is.
 	Timeout time.Duration
+	// MaxInFlight bounds the calls in flight to the server at once
+	// [DefaultRemoteMaxInFlight]. A call that finds them all taken fails
+	// at once with ErrBusy (the fallback answers), rather than queueing at
+	// a saturated server while it holds the request's admission slot: a
+	// model server that takes 4 calls at a time would otherwise make every
+	// scoring wait for it, and the whole service go at its pace.
+	MaxInFlight int
 	// Name names the breaker in logs [the URL's host].
 	Name string
 	// Logger receives breaker state changes [slog.Default()].
@@ -95,6 +109,7 @@ type Remote struct {
 	client   *http.Client
 	timeout  time.Duration
 	cb       *gobreaker.CircuitBreaker[Prediction]
+	slots    chan struct{} // one token per call in flight
 	version  atomic.Pointer[string] // last seen, "remote:<name>/<version>"
 }
 
@@ -119,6 +134,7 @@ func NewRemote(o RemoteOptions) (*Remote, error) {
 		host:     u.Host,
 		client:   o.Client,
 		timeout:  cmp0(o.Timeout, DefaultRemoteTimeout),
+		slots:    make(chan struct{}, cmp0(max(o.MaxInFlight, 0), DefaultRemoteMaxInFlight)),
 	}
 	for i, n := range names {
 		if n == "" || slices.Contains(names[:i], n) {
@@ -209,6 +225,12 @@ func (r *Remote) CheckVariables(known []string) error {
 func (r *Remote) Predict(ctx context.Context, in Input) (Prediction, error) {
 	if err := ctx.Err(); err != nil {
 		return Prediction{}, err // never tried: nothing for the breaker to learn
+	}
+	select {
+	case r.slots <- struct{}{}:
+		defer func() { <-r.slots }()
+	default:
+		return Prediction{}, fmt.Errorf("remote model %s: %w", r.cb.Name(), ErrBusy)
 	}
 	body, err := r.request(&in)
 	if err != nil {

@@ -510,3 +510,44 @@ func TestRemoteCallerCancelIsNotAFailure(t *testing.T) {
 		}
 	})
 }
+
+// TestRemoteBusyFallsBackAtOnce: with MaxInFlight calls waiting on a slow
+// server, the next call does not queue behind them: it fails at once with
+// ErrBusy, which the breaker does not count, and the fallback answers.
+func TestRemoteBusyFallsBackAtOnce(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		io.WriteString(w, okBody)
+	}))
+	defer srv.Close()
+	defer close(release)
+	r := newTestRemote(t, srv.Listener.Addr().String(), RemoteOptions{MaxInFlight: 2})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { r.Predict(context.Background(), input(1, vel{})) })
+	}
+	for range 2 {
+		select {
+		case <-entered:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the first two calls never reached the server")
+		}
+	}
+	_, err := r.Predict(context.Background(), input(1, vel{}))
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("third call = %v, want ErrBusy", err)
+	}
+	if c := r.Counts(); c.TotalFailures != 0 || r.BreakerState() != "closed" {
+		t.Errorf("breaker counts %+v state %s after ErrBusy, want nothing counted", c, r.BreakerState())
+	}
+	out := NewEngine(defaultRules(t), WithFallback(r, DefaultLogistic()), Options{}).Score(context.Background(), input(1, vel{}))
+	if !out.Degraded || out.RulesOnly || !errors.Is(out.Cause, ErrBusy) {
+		t.Errorf("engine output %+v, want the fallback model's degraded answer caused by ErrBusy", out)
+	}
+	release <- struct{}{}
+	release <- struct{}{}
+	wg.Wait()
+}

@@ -119,6 +119,8 @@ func causeName(err error) string {
 	switch {
 	case errors.Is(err, model.ErrBudget), errors.Is(err, context.DeadlineExceeded):
 		return "budget"
+	case errors.Is(err, model.ErrBusy):
+		return "model_busy"
 	case errors.Is(err, model.ErrNoModel):
 		return "no_model"
 	case errors.Is(err, model.ErrInvalidPrediction):

@@ -57,6 +57,7 @@ type Config struct {
 	RulesFile         string        // embedded default when empty
 	ModelFile         string        // embedded default when empty
 	ModelURL          string        // remote model (Open Inference Protocol); the local model is its fallback
+	ModelMaxInFlight  int           // 16: calls in flight to the remote model; more fall back at once
 	MaxConcurrency    int           // 1024: upper bound of the adaptive admission limit
 	StaticConcurrency int           // > 0: fixed admission limit instead of the adaptive one
 	AdmissionWait     time.Duration // 10ms: longest a request queues for admission
@@ -310,7 +311,7 @@ func (s *Service) buildEngine(cfg Config, features []string) (*model.Engine, err
 	if cfg.ModelURL == "" {
 		return model.NewEngine(rules, m, model.Options{}), nil
 	}
-	remote, err := model.NewRemote(model.RemoteOptions{URL: cfg.ModelURL, Logger: cfg.Logger})
+	remote, err := model.NewRemote(model.RemoteOptions{URL: cfg.ModelURL, MaxInFlight: cfg.ModelMaxInFlight, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("model url: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fraudscore/scorer/model"
 	"github.com/fraudscore/scorer/service"
 	"github.com/fraudscore/scorer/telemetry"
 )
@@ -44,6 +45,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.RulesFile, "rules", "", "rules file, YAML or JSON (default: embedded rules)")
 	fs.StringVar(&c.ModelFile, "model", "", "logistic-regression model JSON (default: embedded model)")
 	fs.StringVar(&c.ModelURL, "model-url", "", "remote model base URL speaking the Open Inference Protocol (POST {url}/infer); the local model is the fallback")
+	fs.IntVar(&c.ModelMaxInFlight, "model-max-inflight", model.DefaultRemoteMaxInFlight, "calls in flight to --model-url at once; more are answered by the local fallback at once")
 	fs.IntVar(&c.MaxConcurrency, "max-concurrency", 1024, "upper bound of the adaptive admission limit of POST /score")
 	fs.IntVar(&c.StaticConcurrency, "static-concurrency", 0, "fixed admission limit instead of the adaptive one (0: adaptive)")
 	fs.DurationVar(&c.AdmissionWait, "admission-wait", 10*time.Millisecond, "longest a request queues for admission before a 503")
