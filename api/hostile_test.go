@@ -404,3 +404,37 @@ func TestCardNumbersAndLooseJSONAreRefused(t *testing.T) {
 	})
 	w.unchanged(t)
 }
+
+// shedAll is admission control at capacity: every Precheck sheds.
+type shedAll struct{ prechecks, acquires atomic.Int64 }
+
+func (a *shedAll) Precheck(context.Context) error {
+	a.prechecks.Add(1)
+	return backpressure.ErrShed
+}
+func (a *shedAll) Acquire(context.Context) (func(bool), error) {
+	a.acquires.Add(1)
+	return nil, backpressure.ErrShed
+}
+func (a *shedAll) WriteShed(w http.ResponseWriter, err error) {
+	w.Header().Set("Retry-After", "1")
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	io.WriteString(w, `{"type":"urn:fraudscore:problem:service-unavailable","title":"Service Unavailable","status":503,"detail":"shed"}`)
+}
+
+// TestShedRequestBodyIsNeverRead: a request shed by admission control is
+// answered from its headers alone. Its body is never sent here: had the
+// server waited to read it, the answer would be a 408 at the deadline.
+func TestShedRequestBodyIsNeverRead(t *testing.T) {
+	adm := &shedAll{}
+	s := start(t, options{admission: adm})
+	c := rawRequest(t, s, scoreHead("shed-1", 300, ""), nil)
+	resp, b := readResponse(t, c)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("%d %s, want a 503 with Retry-After before any body", resp.StatusCode, b)
+	}
+	if adm.prechecks.Load() != 1 || adm.acquires.Load() != 0 {
+		t.Errorf("prechecks %d acquires %d: want the request refused before its body, by the precheck alone", adm.prechecks.Load(), adm.acquires.Load())
+	}
+}
