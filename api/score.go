@@ -68,6 +68,10 @@ func (h *Handler) score(w http.ResponseWriter, r *http.Request) {
 	adm := h.cfg.Admission
 	if adm != nil {
 		if err := adm.Precheck(ctx); err != nil {
+			// Answer now, from the headers alone. Without full duplex,
+			// net/http reads (and discards) an unread body before it writes
+			// any answer, so a shed would wait for the client's upload.
+			_ = http.NewResponseController(w).EnableFullDuplex()
 			adm.WriteShed(w, err)
 			return
 		}
