@@ -178,6 +178,7 @@ func (o *Outbox) next(n int) ([]record, error) {
 	stragglers := o.stragglers[:min(len(o.stragglers), n)]
 	o.mu.Unlock()
 	var out []record
+	var gone [][]byte // stragglers no longer in Badger
 	seen := make(map[string]bool, len(stragglers))
 	err := o.db.View(func(txn *badger.Txn) error {
 		for _, k := range stragglers {
@@ -187,7 +188,10 @@ func (o *Outbox) next(n int) ([]record, error) {
 			seen[string(k)] = true
 			item, err := txn.Get(k)
 			if errors.Is(err, badger.ErrKeyNotFound) {
-				continue // published already, by a read from the cursor
+				// Published already by a read from the cursor (the relay
+				// was faster than the scoring that called Committed).
+				gone = append(gone, k)
+				continue
 			}
 			if err != nil {
 				return err
@@ -225,8 +229,13 @@ func (o *Outbox) next(n int) ([]record, error) {
 		return nil
 	})
 	if err != nil {
-		o.finish(nil)
+		o.finish(nil, nil)
 		return nil, err
+	}
+	if len(gone) > 0 {
+		o.mu.Lock()
+		o.dropStragglers(gone)
+		o.mu.Unlock()
 	}
 	return out, nil
 }
@@ -239,26 +248,52 @@ func readRecord(item *badger.Item) (record, error) {
 	return decodeRecord(item.Key(), v)
 }
 
-// finish ends a read: done are the records now deleted (published, or
-// found on the topic already). The cursor moves past the highest of them
-// read from it, and the stragglers among them are forgotten.
-func (o *Outbox) finish(done []record) {
+// finish ends a read: read are the records next returned, done those of
+// them now deleted (published, or found on the topic already). The cursor
+// moves over the records read from it, in key order, up to the first one
+// not done: one left behind (a publish that failed) is read again. The
+// stragglers done are forgotten.
+func (o *Outbox) finish(read, done []record) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.scanning = false
-	gone := make(map[string]bool, len(done))
+	if len(done) == 0 {
+		return
+	}
+	finished := make(map[string]bool, len(done))
 	for _, r := range done {
-		gone[string(r.k)] = true
-		if r.scanned && bytes.Compare(r.k, o.cursor) > 0 {
-			o.cursor = r.k
+		finished[string(r.k)] = true
+	}
+	for _, r := range read {
+		if !r.scanned {
+			continue
+		}
+		if !finished[string(r.k)] {
+			break
+		}
+		o.cursor = r.k
+	}
+	var keys [][]byte
+	for _, r := range done {
+		if !r.scanned {
+			keys = append(keys, r.k)
 		}
 	}
-	if len(gone) == 0 || len(o.stragglers) == 0 {
+	o.dropStragglers(keys)
+}
+
+// dropStragglers forgets the given straggler keys; o.mu is held.
+func (o *Outbox) dropStragglers(keys [][]byte) {
+	if len(keys) == 0 || len(o.stragglers) == 0 {
 		return
+	}
+	drop := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		drop[string(k)] = true
 	}
 	keep := o.stragglers[:0]
 	for _, k := range o.stragglers {
-		if !gone[string(k)] {
+		if !drop[string(k)] {
 			keep = append(keep, k)
 		}
 	}

@@ -173,10 +173,11 @@ func (r *Relay) publishOnce(ctx context.Context) (int, error) {
 	}
 	// What is deleted from the outbox by the end of this call.
 	var finished []record
-	defer func() { r.ob.finish(finished) }()
+	defer func() { r.ob.finish(recs, finished) }()
 	if len(recs) == 0 {
 		return 0, nil
 	}
+	pending := recs // to publish
 	if r.suspect {
 		// A previous attempt may have reached Kafka without our knowing:
 		// drop what is already on the topic instead of sending it twice.
@@ -200,14 +201,14 @@ func (r *Relay) publishOnce(ctx context.Context) (int, error) {
 			r.skipped.Add(int64(len(done)))
 		}
 		r.suspect = false
-		recs = keep
-		if len(recs) == 0 {
+		if len(keep) == 0 {
 			return len(done), nil
 		}
+		pending = keep
 	}
-	msgs := make([]kafka.Message, len(recs))
+	msgs := make([]kafka.Message, len(pending))
 	var links []trace.Link
-	for _, rec := range recs {
+	for _, rec := range pending {
 		if rec.traceparent != "" {
 			lctx := propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": rec.traceparent})
 			links = append(links, trace.Link{SpanContext: trace.SpanContextFromContext(lctx)})
@@ -218,10 +219,10 @@ func (r *Relay) publishOnce(ctx context.Context) (int, error) {
 			attribute.String("messaging.system", "kafka"),
 			attribute.String("messaging.destination.name", r.cfg.Topic),
 			attribute.String("messaging.operation.type", "send"),
-			attribute.Int("messaging.batch.message_count", len(recs)),
+			attribute.Int("messaging.batch.message_count", len(pending)),
 		))
 	defer span.End()
-	for i, rec := range recs {
+	for i, rec := range pending {
 		h := []kafka.Header{
 			{Key: "alert_id", Value: []byte(rec.alertID)},
 			{Key: "transaction_id", Value: []byte(rec.txID)},
@@ -247,16 +248,16 @@ func (r *Relay) publishOnce(ctx context.Context) (int, error) {
 	}
 	// Acknowledged: an interruption from here on leaves alerts that are on
 	// the topic and still in the outbox, which the next run's check finds.
-	if err := r.ob.remove(context.WithoutCancel(ctx), recs); err != nil {
+	if err := r.ob.remove(context.WithoutCancel(ctx), pending); err != nil {
 		r.suspect = true
 		return 0, err
 	}
-	finished = append(finished, recs...)
-	r.published.Add(int64(len(recs)))
+	finished = append(finished, pending...)
+	r.published.Add(int64(len(pending)))
 	r.mu.Lock()
-	r.lastLatency = time.Since(time.Unix(0, recs[len(recs)-1].created))
+	r.lastLatency = time.Since(time.Unix(0, pending[len(pending)-1].created))
 	r.mu.Unlock()
-	return len(recs), nil
+	return len(pending), nil
 }
 
 // onTopic reads the newest Lookback messages of each partition of the
