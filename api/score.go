@@ -101,18 +101,14 @@ func (h *Handler) score(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusBadRequest, "Bad Request", "the body could not be decoded", nil)
 		return
 	}
+	var release func(dropped bool)
 	if adm != nil {
-		release, err := adm.Acquire(ctx)
-		if err != nil {
+		if release, err = adm.Acquire(ctx); err != nil {
 			adm.WriteShed(w, err)
 			return
 		}
-		dropped := true
-		defer func() { release(dropped) }()
-		dropped = !h.scoreWithin(ctx, w, &tx)
-		return
 	}
-	h.scoreWithin(ctx, w, &tx)
+	h.scoreWithin(ctx, w, &tx, release)
 }
 
 // readBody reads the body into buf, bounded in size and in time: it must be
@@ -155,37 +151,49 @@ type scored struct {
 // scoring runs on its own goroutine, and if it is not done by the
 // deadline (a commit held up in Badger, say) the client gets 503 at the
 // deadline while the scoring finishes in the background. Its result is
-// then stored, and a retry with the same transaction_id gets it. It
-// reports whether the answer was a 200.
-func (h *Handler) scoreWithin(ctx context.Context, w http.ResponseWriter, tx *fraud.Transaction) bool {
+// then stored, and a retry with the same transaction_id gets it. A client
+// that goes away gets no answer, and its scoring ends all the same.
+//
+// release, when not nil, is the admission slot: the scoring goroutine
+// returns it when the work ends, not when the answer goes out, so that
+// scorings outliving their answer (past the deadline, or after a client
+// hung up) still count against the limit. It reports congestion (dropped)
+// only when the scoring ran past its deadline: a client's mistake, a
+// conflict or a full disk says nothing about concurrency.
+func (h *Handler) scoreWithin(ctx context.Context, w http.ResponseWriter, tx *fraud.Transaction, release func(dropped bool)) {
+	deadline := deadlineOf(ctx)
 	done := make(chan scored, 1)
 	h.scoring.Add(1)
 	go func() {
 		defer h.scoring.Done()
 		// The scoring keeps ctx's deadline (the model honours it) but not
 		// its cancellation when the client goes away: once begun, it ends.
-		sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadlineOf(ctx))
+		sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 		defer cancel()
 		_, body, err := h.cfg.Pipeline.Score(sctx, tx)
+		if release != nil {
+			release(time.Now().After(deadline))
+		}
 		done <- scored{body, err}
 	}()
 	var out scored
 	select {
 	case out = <-done:
 	case <-ctx.Done():
-		w.Header().Set("Retry-After", "1")
-		writeProblem(w, http.StatusServiceUnavailable, "Service Unavailable",
-			"the transaction could not be scored within its time budget; retry with the same transaction_id", nil)
-		return false
+		if ctx.Err() == context.DeadlineExceeded {
+			w.Header().Set("Retry-After", "1")
+			writeProblem(w, http.StatusServiceUnavailable, "Service Unavailable",
+				"the transaction could not be scored within its time budget; retry with the same transaction_id", nil)
+		}
+		return
 	}
 	if out.err != nil {
 		h.scoreFailed(ctx, w, tx, out.err)
-		return false
+		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out.body)))
 	w.Write(out.body)
-	return true
 }
 
 func deadlineOf(ctx context.Context) time.Time {

@@ -126,7 +126,7 @@ func (w *Writer) Send(ctx context.Context, src kafka.Message, f Failure) error {
 		if !tooLarge(err) {
 			break
 		}
-		t := w.truncatedCopy(m, bare)
+		t := w.truncatedCopy(m, src.Value, bare)
 		sent = &t
 		err = w.w.WriteMessages(ctx, t)
 	}
@@ -181,18 +181,22 @@ func tooLarge(err error) bool {
 }
 
 // truncatedCopy returns m cut down to fit (see Send); bare is the last
-// resort. The slices it returns share memory with m's and are never
-// written to.
-func (w *Writer) truncatedCopy(m kafka.Message, bare bool) kafka.Message {
+// resort. original is the source record's value: the size and hash
+// headers describe it, not m's (masked) value, so that an operator can
+// match them with the record at the source offset. The slices it returns
+// share memory with m's and are never written to.
+func (w *Writer) truncatedCopy(m kafka.Message, original []byte, bare bool) kafka.Message {
 	maxValue := cmpOr(w.MaxValueBytes, DefaultMaxValueBytes)
 	budget := cmpOr(w.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	key, value := m.Key, m.Value
 	if bare {
-		key, value, budget = cut(key, maxBareKey), nil, -1 // no source header, not even an empty one
+		// An empty value, not nil: kafka-go writes nil as null, a
+		// tombstone. No source header, not even an empty one.
+		key, value, budget = cut(key, maxBareKey), []byte{}, -1
 	} else {
 		key, value = cut(key, maxValue), cut(value, maxValue)
 	}
-	sum := sha256.Sum256(m.Value)
+	sum := sha256.Sum256(original)
 	// Record puts the source headers first and its own after them; keep
 	// that order. Its own are told by their keys: Record drops source
 	// headers with those keys, so any here are Record's.
@@ -212,7 +216,7 @@ func (w *Writer) truncatedCopy(m kafka.Message, bare bool) kafka.Message {
 	headers := append(kept, own...)
 	headers = append(headers,
 		header(HeaderTruncated, "true"),
-		header(HeaderOriginalSize, strconv.Itoa(len(m.Value))),
+		header(HeaderOriginalSize, strconv.Itoa(len(original))),
 		header(HeaderOriginalSHA256, hex.EncodeToString(sum[:])),
 	)
 	if dropped > 0 {

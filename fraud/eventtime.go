@@ -18,10 +18,11 @@ import (
 var MinEventTime = time.Unix(0, 0).UTC()
 
 // MaxEventTime is the latest event_time accepted, whatever the limits: it
-// keeps event times well inside the Unix nanoseconds (which wrap after
-// 2262-04-11) when the server clock is not given or the allowed skew is
+// keeps event times inside what the velocity store computes with (Unix
+// nanoseconds within ±2^62, 1823-2116, so that time minus a window cannot
+// overflow) when the server clock is not given or the allowed skew is
 // huge.
-var MaxEventTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+var MaxEventTime = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // The instants that Unix nanoseconds can hold.
 var (

@@ -1,7 +1,6 @@
 package fraud
 
 import (
-	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -41,6 +40,7 @@ func MaskPANs(b []byte) (masked []byte, found bool) {
 func maskRuns(b []byte, escapes bool) ([]byte, bool) {
 	var (
 		f        panFinder
+		digits   [maxRuneDigits]byte
 		out      []byte // nil until the first mask
 		done     int    // b[:done] is in out
 		from, to = -1, -1
@@ -54,7 +54,7 @@ func maskRuns(b []byte, escapes bool) ([]byte, bool) {
 			out = append(out, b[done:from]...)
 			for i := from; i < to; {
 				r, size := nextRune(b, i, escapes)
-				if digitValue(r) >= 0 {
+				if len(runeDigits(r, &digits)) > 0 {
 					out = append(out, '*')
 				} else {
 					out = append(out, b[i:i+size]...)
@@ -68,13 +68,13 @@ func maskRuns(b []byte, escapes bool) ([]byte, bool) {
 	for i := 0; i < len(b); {
 		r, size := nextRune(b, i, escapes)
 		switch {
-		case digitValue(r) >= 0:
+		case len(runeDigits(r, &digits)) > 0:
 			if from < 0 {
 				from = i
 			}
 			to = i + size
 			f.add(r)
-		case unicode.IsLetter(r):
+		case isLetter(r):
 			endRun()
 		default:
 			f.add(r)

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Card numbers (PANs) must never reach storage, logs or the dead-letter
@@ -56,13 +58,54 @@ type panFinder struct {
 
 // add feeds the next rune.
 func (f *panFinder) add(r rune) {
-	if v := digitValue(r); v >= 0 {
-		f.digit(byte(v))
-	} else if unicode.IsLetter(r) {
+	var buf [maxRuneDigits]byte
+	if ds := runeDigits(r, &buf); len(ds) > 0 {
+		for _, d := range ds {
+			f.digit(d)
+		}
+	} else if isLetter(r) {
 		f.endRun()
 	} else {
 		f.endGroup()
 	}
+}
+
+// maxRuneDigits bounds the digits one rune stands for (⑳ is two).
+const maxRuneDigits = 4
+
+// runeDigits returns the digits r stands for, in buf: its value for a
+// decimal digit (category Nd), and for the other numbers (category No:
+// superscripts, subscripts, circled, parenthesized, ...) the digits of
+// their compatibility form (NFKC: ⁴ is 4, ⑫ is 12, ⑴ is (1)). Nothing for
+// any other rune.
+func runeDigits(r rune, buf *[maxRuneDigits]byte) []byte {
+	if v := digitValue(r); v >= 0 {
+		buf[0] = byte(v)
+		return buf[:1]
+	}
+	if r < utf8.RuneSelf || !unicode.Is(unicode.No, r) {
+		return nil
+	}
+	var in [utf8.UTFMax]byte
+	var out [32]byte
+	n := 0
+	for _, c := range norm.NFKC.Append(out[:0], utf8.AppendRune(in[:0], r)...) {
+		if '0' <= c && c <= '9' && n < len(buf) {
+			buf[n] = c - '0'
+			n++
+		}
+	}
+	return buf[:n]
+}
+
+// isLetter reports whether r ends a run of digits: a letter, but not one
+// that is invisible (the Hangul fillers are letters that render as blank
+// space, a separator to the eye).
+func isLetter(r rune) bool {
+	if r < utf8.RuneSelf {
+		return 'a' <= r|0x20 && r|0x20 <= 'z'
+	}
+	return unicode.IsLetter(r) && !unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r)
 }
 
 func (f *panFinder) digit(v byte) {

@@ -294,3 +294,35 @@ func TestTokenize(t *testing.T) {
 		t.Error("two card numbers gave one token")
 	}
 }
+
+// TestLooksLikePANReadsOtherNumberForms: digits written as superscripts,
+// subscripts or circled numbers (category No, read through their
+// compatibility form), and numbers split by invisible letters (the Hangul
+// fillers render as blank space), are card numbers too, and are masked.
+func TestLooksLikePANReadsOtherNumberForms(t *testing.T) {
+	for _, give := range []string{
+		"⁴¹¹¹¹¹¹¹¹¹¹¹¹¹¹¹",
+		"④①①①①①①①①①①①①①①①",
+		"₄₁₁₁₁₁₁₁₁₁₁₁₁₁₁₁",
+		"⑷⑴⑴⑴⑴⑴⑴⑴⑴⑴⑴⑴⑴⑴⑴⑴",
+		"4111\u00ad1111\u00ad1111\u00ad1111",
+		"4111\u115f1111\u115f1111\u115f1111",
+		"4111\u31641111\u31641111\u31641111",
+	} {
+		if !fraud.LooksLikePAN(give) {
+			t.Errorf("LooksLikePAN(%q) = false", give)
+		}
+		if msg := fraud.CheckCardID(give); msg == "" {
+			t.Errorf("CheckCardID(%q) accepts it", give)
+		}
+		m, found := fraud.MaskPANs([]byte(give))
+		if !found || strings.ContainsAny(string(m), "14¹⁴₁₄①④⑴⑷") {
+			t.Errorf("MaskPANs(%q) = %q, %v: want every digit masked", give, m, found)
+		}
+	}
+	for _, give := range []string{"½ off at shop 12", "Ⅻ", "card_⑦"} {
+		if fraud.LooksLikePAN(give) {
+			t.Errorf("LooksLikePAN(%q) = true", give)
+		}
+	}
+}

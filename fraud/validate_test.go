@@ -273,6 +273,7 @@ func TestDecodeTransactionCardNumbers(t *testing.T) {
 		{name: "Devanagari digits", give: "४१११-११११-११११-११११", want: true},
 		{name: "mathematical bold digits", give: "𝟒𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏", want: true},
 		{name: "digits of several scripts", give: "4111١١١١1111１１１１", want: true},
+		{name: "superscript digits, read as their compatibility form", give: "⁴¹¹¹¹¹¹¹¹¹¹¹¹¹¹¹", want: true},
 
 		{name: "12 Luhn-valid digits", give: "411111111117"},
 		{name: "20 Luhn-valid digits", give: "41111111111111111115"},
@@ -284,7 +285,6 @@ func TestDecodeTransactionCardNumbers(t *testing.T) {
 		{name: "a short token", give: "card_7f3a9c"},
 		{name: "a hex hash", give: "9f86d081884c7d659a2feaa0c55ad015"},
 		{name: "a dated id", give: "tx-2026-03-01-000123"},
-		{name: "superscript digits are not decimal digits", give: "⁴¹¹¹¹¹¹¹¹¹¹¹¹¹¹¹"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -499,7 +499,7 @@ func TestDecodeTransactionParsesEveryField(t *testing.T) {
 }
 
 func TestDecodeTransactionZeroNowSkipsClockChecks(t *testing.T) {
-	body := txJSON(t, map[string]any{"event_time": "2199-01-01T00:00:00Z"})
+	body := txJSON(t, map[string]any{"event_time": "2099-01-01T00:00:00Z"})
 	if _, err := fraud.DecodeTransaction(body, fraud.Limits{MaxEventAge: time.Hour}); err != nil {
 		t.Errorf("DecodeTransaction with zero Now: %v, want no error", err)
 	}
@@ -542,11 +542,11 @@ func TestDecodeTransactionEventTimeRange(t *testing.T) {
 
 		{name: "zero Now ignores MaxEventAge", lim: fraud.Limits{MaxEventAge: time.Hour}, give: "1971-01-01T00:00:00Z"},
 		{name: "zero Now still refuses 1600", lim: fraud.Limits{}, give: "1600-01-01T00:00:00Z", want: "must not be before 1970-01-01T00:00:00Z"},
-		{name: "zero Now accepts up to the ceiling", lim: fraud.Limits{}, give: "2200-01-01T00:00:00Z"},
-		{name: "zero Now refuses past the ceiling", lim: fraud.Limits{}, give: "2200-01-01T00:00:00.000000001Z", want: "must not be after 2200-01-01T00:00:00Z"},
-		{name: "zero Now refuses what would wrap", lim: fraud.Limits{}, give: "2262-04-12T00:00:00Z", want: "must not be after 2200-01-01T00:00:00Z"},
-		{name: "zero Now refuses year 9999", lim: fraud.Limits{}, give: "9999-12-31T23:59:59Z", want: "must not be after 2200-01-01T00:00:00Z"},
-		{name: "a huge skew does not lift the ceiling", lim: fraud.Limits{Now: testLimits.Now, MaxFutureSkew: time.Duration(math.MaxInt64)}, give: "2300-01-01T00:00:00Z", want: "must not be after 2200-01-01T00:00:00Z"},
+		{name: "zero Now accepts up to the ceiling", lim: fraud.Limits{}, give: "2100-01-01T00:00:00Z"},
+		{name: "zero Now refuses past the ceiling", lim: fraud.Limits{}, give: "2100-01-01T00:00:00.000000001Z", want: "must not be after 2100-01-01T00:00:00Z"},
+		{name: "zero Now refuses what would wrap", lim: fraud.Limits{}, give: "2262-04-12T00:00:00Z", want: "must not be after 2100-01-01T00:00:00Z"},
+		{name: "zero Now refuses year 9999", lim: fraud.Limits{}, give: "9999-12-31T23:59:59Z", want: "must not be after 2100-01-01T00:00:00Z"},
+		{name: "a huge skew does not lift the ceiling", lim: fraud.Limits{Now: testLimits.Now, MaxFutureSkew: time.Duration(math.MaxInt64)}, give: "2300-01-01T00:00:00Z", want: "must not be after 2100-01-01T00:00:00Z"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,7 +6,6 @@ package scoring
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -43,10 +42,11 @@ type Pipeline struct {
 	ins instruments
 }
 
-// ErrNotWritable is returned (wrapping Writable's error) when state cannot
-// be written now; nothing was counted, and the transaction can be retried
-// once the cause is gone.
-var ErrNotWritable = errors.New("scoring: state is not writable now")
+// ErrNotWritable is returned (wrapping the cause) when state cannot be
+// written now, refused by Writable before anything was counted or by the
+// store's write gate at commit (its in-memory update then undone): nothing
+// is stored, and the transaction can be retried once the cause is gone.
+var ErrNotWritable = velocity.ErrNotWritable
 
 // minRevise is the least time left for which a repeat of a provisional
 // answer is worth scoring again: less, and the rules would answer alone

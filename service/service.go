@@ -253,7 +253,9 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		Metrics:   s.tel.MetricsHandler,
 		Admission: s.limiter,
 		Instrument: otelhttp.NewMiddleware("scorer",
-			otelhttp.WithTracerProvider(s.tel.TracerProvider),
+			// It records the URL a client sent, before the API can refuse a
+			// card number in it.
+			otelhttp.WithTracerProvider(telemetry.RedactingTracerProvider(s.tel.TracerProvider)),
 			otelhttp.WithMeterProvider(s.tel.MeterProvider),
 			otelhttp.WithPropagators(s.tel.Propagator),
 			otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/metrics" && r.URL.Path != "/healthz" })),
@@ -624,8 +626,14 @@ func (s *Service) registerGauges() error {
 		d["scorer.alerts.published"] = "Alerts acknowledged by the broker since start."
 		g["scorer.breaker.alerts_publish.state"] = func() int64 { return int64(s.relay.BreakerState()) }
 		d["scorer.breaker.alerts_publish.state"] = "Alert publish breaker: 0 closed, 1 half-open, 2 open."
-		g["scorer.kafka.consumer.lag"] = func() int64 { return s.consumer.Stats().Lag }
-		d["scorer.kafka.consumer.lag"] = "Messages behind the end of the transactions topic (last fetch)."
+		g["scorer.kafka.consumer.lag"] = func() int64 {
+			var lag int64
+			for _, l := range s.consumer.PartitionLag() {
+				lag += l
+			}
+			return lag
+		}
+		d["scorer.kafka.consumer.lag"] = "Records of the transactions topic not yet processed, over the partitions this instance works on (ends read every 5 s)."
 		g["scorer.kafka.partitions.stalled"] = func() int64 { return int64(len(s.consumer.Stalls())) }
 		d["scorer.kafka.partitions.stalled"] = "Partitions of the transactions topic with records waiting whose processed offset has not moved for --kafka-stall-after."
 		g["scorer.dlq.truncated"] = s.dlq.Truncated

@@ -128,3 +128,26 @@ func TestKafkaRecordsContinueTheProducersTrace(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestRefusedCardNumberInPathDoesNotReachTraces(t *testing.T) {
+	r, tt := startInstrumented(t)
+	resp, err := http.Get("http://" + r.Addr() + "/cards/4111111111111111/velocity")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Fatalf("status %d, want 400", resp.StatusCode)
+	}
+	spans := tt.Spans.Ended()
+	if len(spans) == 0 {
+		t.Fatal("no span recorded for the request")
+	}
+	for _, s := range spans {
+		for _, a := range s.Attributes() {
+			if strings.Contains(a.Value.Emit(), "4111111111111111") {
+				t.Errorf("span %q attribute %s = %s holds the card number", s.Name(), a.Key, a.Value.Emit())
+			}
+		}
+	}
+}

@@ -249,6 +249,48 @@ func (c *Consumer) PartitionLag() map[int]int64 {
 	return out
 }
 
+// endsInterval is how often refreshEnds reads the partitions' ends.
+const endsInterval = 5 * time.Second
+
+// refreshEnds reads the last offset of every partition being worked on
+// every endsInterval until ctx ends, raising each one's known end, so that
+// Stalls and PartitionLag count records that were never fetched.
+func (c *Consumer) refreshEnds(ctx context.Context) {
+	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: endsInterval}
+	t := time.NewTicker(endsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		reqs := make([]kafka.OffsetRequest, 0, len(c.parts))
+		for p := range c.parts {
+			reqs = append(reqs, kafka.LastOffsetOf(p))
+		}
+		c.mu.Unlock()
+		if len(reqs) == 0 {
+			continue
+		}
+		resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: reqs}})
+		if err != nil {
+			c.log.Debug("reading partition ends", "err", err)
+			continue
+		}
+		c.mu.Lock()
+		for _, po := range resp.Topics[c.cfg.Topic] {
+			if pr, ok := c.parts[po.Partition]; ok && po.Error == nil {
+				pr.mu.Lock()
+				pr.hwm = max(pr.hwm, po.LastOffset)
+				pr.mu.Unlock()
+			}
+		}
+		c.mu.Unlock()
+	}
+}
+
 // track starts the progress of a partition whose worker starts.
 func (c *Consumer) track(partition int) *progress {
 	pr := &progress{head: -1, next: -1}
@@ -336,6 +378,15 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 		if e, ok := failed.Load().(error); ok && err == nil {
 			err = e
 		}
+	}()
+
+	// The ends of the partitions, read from the brokers on their own:
+	// while a partition is stalled its fetches stop, and the lag they
+	// report would freeze while its backlog grows.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.refreshEnds(wctx)
 	}()
 
 	var lastLag time.Time

@@ -162,3 +162,53 @@ func TestAnIdlePartitionIsNotStalled(t *testing.T) {
 	}
 	close(hold)
 }
+
+// TestStalledPartitionLagKeepsGrowing: while a partition is stalled its
+// fetches stop, yet the records produced behind the stalled one count in
+// its lag: the ends are read from the broker on their own.
+func TestStalledPartitionLagKeepsGrowing(t *testing.T) {
+	f := setup(t)
+	now := time.Now().Add(-time.Minute)
+	kafkatest.Produce(t, f.broker, "transactions", kafka.Message{Key: []byte("card_s"), Value: []byte("not json"), Partition: 0})
+	dlq := &unreachableDLQ{tried: make(chan kafka.Message, 1)}
+	c := f.consumer(nil)
+	c.cfg.DLQ, c.cfg.StallAfter = dlq, time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		dlq.open.Store(true)
+		cancel()
+		<-done
+	}()
+	var poison kafka.Message
+	select {
+	case poison = <-dlq.tried:
+	case <-ctx.Done():
+		t.Fatal("the poison record never reached the DLQ")
+	}
+	const more = 3000
+	var msgs []kafka.Message
+	for i := range more {
+		msgs = append(msgs, kafka.Message{Key: []byte("card_s"), Value: fmt.Appendf(nil,
+			`{"transaction_id":"s-%d","card_id":"card_s","amount":100,"currency":"USD","event_time":%q}`,
+			i, now.Format(time.RFC3339))})
+	}
+	kafkatest.Produce(t, f.broker, "transactions", msgs...)
+	for {
+		var lag int64
+		for _, st := range c.Stalls() {
+			if st.Partition == poison.Partition {
+				lag = st.Lag
+			}
+		}
+		if lag >= more && c.PartitionLag()[poison.Partition] >= more {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("stalled partition's lag %d, PartitionLag %v; %d records wait behind it", lag, c.PartitionLag(), more+1)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -131,5 +132,32 @@ func TestReusedTransactionIDIsAConflict(t *testing.T) {
 	f, _ := s.FeaturesAt(context.Background(), "card_c", t0)
 	if got := feature(t, f, "card_tx_count_1m"); got != 1 {
 		t.Errorf("card counted %v times, want 1", got)
+	}
+}
+
+func TestWriteGateRefusalIsErrNotWritableAndUndone(t *testing.T) {
+	var refuse atomic.Bool
+	gateErr := errors.New("disk nearly full")
+	s := openStore(t, velocity.Options{WriteGate: func(int) error {
+		if refuse.Load() {
+			return gateErr
+		}
+		return nil
+	}})
+	score(t, s, ev{id: "a", at: 0}.tx("card_g"))
+	refuse.Store(true)
+	tx := ev{id: "b", at: time.Second}.tx("card_g")
+	op, err := s.Begin(context.Background(), &tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = op.Commit(context.Background(), []byte(`{}`))
+	if !errors.Is(err, velocity.ErrNotWritable) || !errors.Is(err, gateErr) {
+		t.Fatalf("Commit with the gate closed = %v, want ErrNotWritable wrapping the gate's error", err)
+	}
+	refuse.Store(false)
+	op = score(t, s, ev{id: "c", at: 2 * time.Second}.tx("card_g"))
+	if got := feature(t, op.Features, "card_tx_count_1m"); got != 2 {
+		t.Errorf("count after a refused commit = %v, want 2 (a and c; b undone)", got)
 	}
 }

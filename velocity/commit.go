@@ -2,6 +2,8 @@ package velocity
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -9,6 +11,10 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 )
+
+// ErrNotWritable wraps the error of Options.WriteGate when it refuses a
+// group commit: nothing of it reached Badger.
+var ErrNotWritable = errors.New("velocity: writes refused")
 
 // commitReq is one Op's writes, committed atomically with the others of
 // its group.
@@ -94,6 +100,7 @@ func (s *Store) commitLoop() {
 		}
 		if gate := s.opt.WriteGate; gate != nil {
 			if err := gate(size); err != nil {
+				err = fmt.Errorf("%w: %w", ErrNotWritable, err)
 				for _, r := range batch {
 					r.done <- err
 				}
