@@ -43,6 +43,7 @@ text{font:11px system-ui,sans-serif;fill:#555}
 		return fmt.Sprintf("p50 %s, p90 %s, p99 %s, p99.9 %s, max %s, mean %s", fmtMs(p.P50), fmtMs(p.P90), fmtMs(p.P99), fmtMs(p.P999), fmtMs(p.Max), fmtMs(p.Mean))
 	}
 	row("latency (from due)", pct(rep.Latency))
+	row("admitted latency (successes, from due)", pct(rep.OKLatency))
 	row("service (from send)", pct(rep.Service))
 	if rep.EndToEnd != nil {
 		row("end-to-end (to alert)", pct(*rep.EndToEnd))

@@ -46,7 +46,8 @@ type Outcome struct {
 type recorder struct {
 	mu      sync.Mutex
 	start   time.Time
-	lat     *hdr.Histogram // from the due time
+	lat     *hdr.Histogram // from the due time, every answer
+	okLat   *hdr.Histogram // from the due time, successful answers only
 	svc     *hdr.Histogram // from the actual send
 	status  map[string]int64
 	ok      int64
@@ -60,12 +61,17 @@ type recorder struct {
 
 	// The current second of the timeline (by completion time).
 	secIdx  int64
-	sec     *hdr.Histogram
+	sec     *hdr.Histogram // every answer of the second
+	secOK   *hdr.Histogram // its successful answers
 	secStat Second
 	seconds []Second
 }
 
-// Second is one second of the timeline, by completion time.
+// Second is one second of the timeline, by completion time (drops by the
+// time they were dropped). OK is the goodput of that second (successes per
+// second); the P* figures are of every answer, the OK* figures of the
+// successful ones only (admitted latency), both from the due time, and 0
+// in a second without such answers.
 type Second struct {
 	T       int64   `json:"t"` // seconds since the start
 	Count   int64   `json:"count"`
@@ -76,10 +82,13 @@ type Second struct {
 	P50Ms   float64 `json:"p50_ms"`
 	P99Ms   float64 `json:"p99_ms"`
 	MaxMs   float64 `json:"max_ms"`
+	OKP99Ms float64 `json:"ok_p99_ms"`
+	OKMaxMs float64 `json:"ok_max_ms"`
 }
 
 func newRecorder(start time.Time) *recorder {
-	return &recorder{start: start, lat: newHist(), svc: newHist(), sec: hdr.New(histMin, histMax, 2),
+	return &recorder{start: start, lat: newHist(), okLat: newHist(), svc: newHist(),
+		sec: hdr.New(histMin, histMax, 2), secOK: hdr.New(histMin, histMax, 2),
 		status: map[string]int64{}, last: start}
 }
 
@@ -95,8 +104,13 @@ func (r *recorder) advance(t time.Time) {
 			s.P99Ms = usToMs(r.sec.ValueAtQuantile(99))
 			s.MaxMs = usToMs(r.sec.Max())
 		}
+		if r.secOK.TotalCount() > 0 {
+			s.OKP99Ms = usToMs(r.secOK.ValueAtQuantile(99))
+			s.OKMaxMs = usToMs(r.secOK.Max())
+		}
 		r.seconds = append(r.seconds, s)
 		r.sec.Reset()
+		r.secOK.Reset()
 		r.secStat = Second{}
 		r.secIdx++
 	}
@@ -132,6 +146,8 @@ func (r *recorder) record(ev *Event, sent, done time.Time, out Outcome) {
 	case out.OK:
 		r.ok++
 		r.secStat.OK++
+		recordDur(r.okLat, lat)
+		recordDur(r.secOK, lat)
 	case out.Status == "503":
 		r.shed++
 		r.secStat.Shed++

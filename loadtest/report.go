@@ -44,8 +44,12 @@ type Report struct {
 	Errors       int64       `json:"errors"`
 	ErrorRate    float64     `json:"error_rate"`
 	ErrorSamples []string    `json:"error_samples"`
-	Latency      Percentiles `json:"latency_ms"` // from the due time
-	Service      Percentiles `json:"service_ms"` // from the actual send
+	Latency      Percentiles `json:"latency_ms"` // from the due time, every answer
+	// OKLatency (admitted latency) is from the due time too, of the
+	// successful answers only: a server that sheds answers its 503s fast,
+	// and mixed into Latency they would hide how long admitted requests wait.
+	OKLatency Percentiles `json:"ok_latency_ms"`
+	Service   Percentiles `json:"service_ms"` // from the actual send
 	// EndToEnd (Kafka mode) runs from the due time of a fraud-labelled
 	// transaction to its alert on the alerts topic.
 	EndToEnd    *Percentiles `json:"e2e_ms,omitempty"`
@@ -117,6 +121,7 @@ func (r *recorder) report(offered int64, rate float64) *Report {
 		Errors:       r.errs,
 		ErrorSamples: slices.Clone(r.samples),
 		Latency:      percentiles(r.lat),
+		OKLatency:    percentiles(r.okLat),
 		Service:      percentiles(r.svc),
 		Detection:    r.det,
 		Timeline:     slices.Clone(r.seconds),
@@ -235,6 +240,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 			fmtMs(p.P50), fmtMs(p.P90), fmtMs(p.P99), fmtMs(p.P999), fmtMs(p.Max), fmtMs(p.Mean), p.Count)
 	}
 	writePct("latency", rep.Latency)
+	writePct("admitted latency", rep.OKLatency)
 	writePct("service", rep.Service)
 	if rep.EndToEnd != nil {
 		writePct("end-to-end", *rep.EndToEnd)

@@ -73,6 +73,9 @@ func checkCounts(t *testing.T, rep *Report, offered int64) {
 	if got := rep.Latency.Count; got != rep.Sent {
 		t.Errorf("latency histogram holds %d values, want one per answer (%d)", got, rep.Sent)
 	}
+	if got := rep.OKLatency.Count; got != rep.Successes {
+		t.Errorf("admitted latency histogram holds %d values, want one per success (%d)", got, rep.Successes)
+	}
 	var timeline int64
 	for _, s := range rep.Timeline {
 		timeline += s.Count
@@ -301,7 +304,7 @@ func TestHTMLReportIsSelfContained(t *testing.T) {
 		if err := json.Unmarshal(b, &m); err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range []string{"requests", "rate", "throughput", "duration_s", "dropped", "status", "latency_ms", "service_ms", "detection", "shed"} {
+		for _, k := range []string{"requests", "rate", "throughput", "duration_s", "dropped", "status", "latency_ms", "ok_latency_ms", "service_ms", "detection", "shed"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("report.json lacks %q", k)
 			}
