@@ -48,13 +48,13 @@ func TestRecorderAdmittedLatency(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newRecorder(t0)
+			r := newRecorder(t0, Schedule{{time.Second, 1000}})
 			for _, a := range tt.answers {
 				ev := &Event{Due: at(t0, a.dueMs)}
 				done := at(t0, a.dueMs+a.latMs)
 				r.record(ev, ev.Due, done, a.out)
 			}
-			rep := r.report(int64(len(tt.answers)), 1000)
+			rep := r.report(int64(len(tt.answers)), 1000, 0)
 			if rep.OKLatency.Count != tt.wantOKCount || rep.OKLatency.Count != rep.Successes {
 				t.Errorf("admitted count %d, successes %d; want both %d", rep.OKLatency.Count, rep.Successes, tt.wantOKCount)
 			}
@@ -70,7 +70,7 @@ func TestRecorderAdmittedLatency(t *testing.T) {
 
 func TestRecorderTimelineSeparatesAdmittedAnswers(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
-	r := newRecorder(t0)
+	r := newRecorder(t0, Schedule{{3 * time.Second, 10}})
 	rec := func(dueMs, latMs float64, out Outcome) {
 		ev := &Event{Due: at(t0, dueMs)}
 		r.record(ev, ev.Due, at(t0, dueMs+latMs), out)
@@ -82,7 +82,7 @@ func TestRecorderTimelineSeparatesAdmittedAnswers(t *testing.T) {
 	rec(200, 700, Outcome{Status: "503"})
 	rec(1100, 50, Outcome{Status: "503"})
 	rec(2000, 30, Outcome{Status: "200", OK: true})
-	rep := r.report(5, 10)
+	rep := r.report(5, 10, 0)
 	want := []struct {
 		ok, shed     int64
 		okP99, okMax float64

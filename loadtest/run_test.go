@@ -83,6 +83,34 @@ func checkCounts(t *testing.T, rep *Report, offered int64) {
 	if timeline != rep.Sent {
 		t.Errorf("timeline counts %d answers, want %d", timeline, rep.Sent)
 	}
+	checkStagesAddUp(t, rep)
+}
+
+// checkStagesAddUp asserts that the per-stage summaries add up to the
+// report's totals, and that each is consistent in itself.
+func checkStagesAddUp(t *testing.T, rep *Report) {
+	t.Helper()
+	var sum StageSummary
+	for _, s := range rep.Stages {
+		sum.Requests += s.Requests
+		sum.Sent += s.Sent
+		sum.OK += s.OK
+		sum.Shed += s.Shed
+		sum.Errors += s.Errors
+		sum.Dropped += s.Dropped
+		sum.OKLatency.Count += s.OKLatency.Count
+		if s.Requests != s.Sent+s.Dropped || s.Sent != s.OK+s.Shed+s.Errors {
+			t.Errorf("stage %d: %+v does not add up", s.Stage, s)
+		}
+		if s.OKLatency.Count != s.OK {
+			t.Errorf("stage %d: admitted latency of %d answers, want its %d successes", s.Stage, s.OKLatency.Count, s.OK)
+		}
+	}
+	want := StageSummary{Requests: rep.Requests, Sent: rep.Sent, OK: rep.Successes, Shed: rep.Shed, Errors: rep.Errors,
+		Dropped: rep.Dropped, OKLatency: Percentiles{Count: rep.OKLatency.Count}}
+	if sum != want {
+		t.Errorf("stages add up to %+v, want the totals %+v", sum, want)
+	}
 }
 
 func TestRunIsOpenLoop(t *testing.T) {
@@ -220,6 +248,71 @@ func TestRunCountsStatusesAndErrors(t *testing.T) {
 		}
 		if err := rep.Check(Thresholds{MaxP99: time.Nanosecond}); err == nil {
 			t.Errorf("p99 %s passed --max-p99 1ns", fmtMs(rep.Latency.P99))
+		}
+	})
+}
+
+func TestRunSummarisesEachStage(t *testing.T) {
+	// Every 4th answer is shed and every 4th a client error, and one
+	// worker of a slow server is too few for the second stage: it drops.
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		switch n.Add(1) % 4 {
+		case 0:
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+		case 1:
+			http.Error(w, "bad", http.StatusBadRequest)
+		default:
+			time.Sleep(5 * time.Millisecond)
+			w.Write([]byte(`{"decision":"approve"}`))
+		}
+	}))
+	defer srv.Close()
+	target := NewHTTPTarget(HTTPConfig{BaseURL: srv.URL})
+	defer target.Close()
+	sched, err := ParseStagesOf("400ms:0.5x,400ms:4x,400ms:0.5x", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(context.Background(), Config{Schedule: sched, MaxInFlight: 1, Capacity: 100}, testGenerator("st"), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCounts(t, rep, sched.Total())
+	if len(rep.Stages) != len(sched) {
+		t.Fatalf("%d stage summaries, want %d: %+v", len(rep.Stages), len(sched), rep.Stages)
+	}
+	for i, s := range rep.Stages {
+		st := sched[i]
+		if s.Requests != st.count() || s.Rate != st.Rate || s.DurationS != st.Duration.Seconds() {
+			t.Errorf("stage %d: %d requests at %v/s for %vs, want %d at %v/s for %v",
+				s.Stage, s.Requests, s.Rate, s.DurationS, st.count(), st.Rate, st.Duration)
+		}
+		if want := st.Rate / 100; s.RateX != want {
+			t.Errorf("stage %d: rate_x %v, want %v", s.Stage, s.RateX, want)
+		}
+		if want := float64(s.OK) / st.Duration.Seconds(); s.Goodput != want {
+			t.Errorf("stage %d: goodput %v, want ok/duration %v", s.Stage, s.Goodput, want)
+		}
+		if want := 100 * float64(s.Shed) / float64(s.Requests); s.ShedPct != want {
+			t.Errorf("stage %d: shed %v%%, want %v%%", s.Stage, s.ShedPct, want)
+		}
+	}
+	if rep.Shed == 0 || rep.Errors == 0 {
+		t.Errorf("shed %d, errors %d: the server answers both", rep.Shed, rep.Errors)
+	}
+
+	t.Run("the text summary has a row per stage", func(t *testing.T) {
+		var b strings.Builder
+		if err := rep.WriteText(&b); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		for _, want := range []string{"admitted latency p50", "stages (by due time", "goodput", "0.5x", "4x"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("text summary lacks %q:\n%s", want, out)
+			}
 		}
 	})
 }

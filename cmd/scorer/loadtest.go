@@ -35,7 +35,9 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	drain := fs.Duration("drain", 5*time.Second, "how long to wait for outstanding alerts after the last produce (kafka mode)")
 	rate := fs.Float64("rate", 100, "requests per second (single stage, with --duration)")
 	duration := fs.Duration("duration", 10*time.Second, "length of the run (single stage, with --rate)")
-	stages := fs.String("stages", "", "stages duration:rate,... e.g. 10s:1000,30s:5000 (overrides --rate/--duration)")
+	stages := fs.String("stages", "", "stages duration:rate,... e.g. 10s:1000,30s:5000 (overrides --rate/--duration); a rate such as 2x is a multiple of --capacity")
+	phases := fs.String("phases", "", "the same as --stages (give one of the two): --phases 8s:0.5x,8s:2x,8s:0.5x --capacity 6000 holds half the capacity, twice it, then half again in one run; the per-stage table and the timeline show the overload and the recovery")
+	capacity := fs.Float64("capacity", 0, "the service's capacity in requests/s: a --stages/--phases rate written Nx means N times it")
 	maxInFlight := fs.Int("max-inflight", 256, "most requests in flight (workers and connections)")
 	slack := fs.Duration("slack", loadtest.DefaultSlack, "how long past its due time a request may wait for a free worker before it is dropped")
 	seed := fs.Uint64("seed", 1, "generator seed: the same seed gives the same traffic")
@@ -61,9 +63,15 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 
+	if *capacity < 0 {
+		return errors.New("--capacity must be positive (requests/s)")
+	}
+	if *stages != "" && *phases != "" {
+		return errors.New("--stages and --phases are the same: give one")
+	}
 	var sched loadtest.Schedule
-	if *stages != "" {
-		s, err := loadtest.ParseStages(*stages)
+	if spec := *stages + *phases; spec != "" {
+		s, err := loadtest.ParseStagesOf(spec, *capacity)
 		if err != nil {
 			return err
 		}
@@ -126,7 +134,7 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		return fmt.Errorf("--mode %q: want http or kafka", *mode)
 	}
 
-	cfg := loadtest.Config{Schedule: sched, MaxInFlight: *maxInFlight, Slack: *slack}
+	cfg := loadtest.Config{Schedule: sched, MaxInFlight: *maxInFlight, Slack: *slack, Capacity: *capacity}
 	if *progress {
 		cfg.Progress = stderr
 	}
