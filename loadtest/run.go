@@ -68,13 +68,16 @@ func Run(ctx context.Context, cfg Config, src Source, target Target) (*Report, e
 	// Sends outlive an interrupt so that what was sent is reported.
 	sendCtx := context.WithoutCancel(ctx)
 	jobs := make(chan *Event) // unbuffered: a hand-off succeeds only to a free worker
-	start := time.Now()
-	rec := newRecorder(start, cfg.Schedule)
+	var rec *recorder         // set before the first hand-off
 	var inflight atomic.Int64
 
-	var workers sync.WaitGroup
+	// The clock starts once every worker runs: the first requests must not
+	// find the pool still starting and be dropped.
+	var workers, ready sync.WaitGroup
+	ready.Add(cfg.MaxInFlight)
 	for range cfg.MaxInFlight {
 		workers.Go(func() {
+			ready.Done()
 			for ev := range jobs {
 				inflight.Add(1)
 				sent := time.Now()
@@ -85,6 +88,10 @@ func Run(ctx context.Context, cfg Config, src Source, target Target) (*Report, e
 			}
 		})
 	}
+
+	ready.Wait()
+	start := time.Now()
+	rec = newRecorder(start, cfg.Schedule)
 
 	progCtx, stopProgress := context.WithCancel(context.Background())
 	var progress sync.WaitGroup
