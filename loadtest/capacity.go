@@ -181,6 +181,9 @@ func FindCapacity(ctx context.Context, cfg CapacityConfig, newSource func() (Sou
 		if err != nil || rep.Interrupted {
 			return rep, err
 		}
+		if e, ok := src.(interface{ Err() error }); ok && e.Err() != nil {
+			return rep, e.Err() // a replayed log's bad line
+		}
 		if rep.Requests < sched.Total() {
 			return rep, fmt.Errorf("loadtest: the source ran out after %d of the %d requests of a step at %g/s", rep.Requests, sched.Total(), rate)
 		}
