@@ -258,22 +258,24 @@ func TestFindCapacityAgainstAServer(t *testing.T) {
 		name   string
 		server func(*testing.T) *httptest.Server
 		cfg    CapacityConfig
-		// The band is wide below (a loaded machine adds its own delays);
-		// above, a step that passes cannot have offered much more than the
-		// server can serve.
+		// Above, the band is physical: a step that passes cannot have
+		// offered much more than the server serves (sheds or queues). Below
+		// it is wide: a machine busy with other tests can stall a step
+		// enough to fail it, and the search then bisects beneath it; it
+		// still finds more than the start rate of a quarter of the capacity.
 		wantLo, wantHi float64
 	}{
 		{
 			name:   "sheds beyond capacity: the error rate bounds it",
 			server: func(t *testing.T) *httptest.Server { return shedServer(t, 8, 20*time.Millisecond) },
 			cfg:    CapacityConfig{MaxP99: time.Second, MaxErrorRate: 0.01},
-			wantLo: 0.4 * capacity, wantHi: 1.15 * capacity,
+			wantLo: 0.3 * capacity, wantHi: 1.15 * capacity,
 		},
 		{
 			name:   "queues beyond capacity: the latency budget bounds it",
 			server: func(t *testing.T) *httptest.Server { return slowServer(t, 8, 20*time.Millisecond) },
 			cfg:    CapacityConfig{MaxP99: 60 * time.Millisecond, MaxErrorRate: 0.01},
-			wantLo: 0.4 * capacity, wantHi: 1.25 * capacity,
+			wantLo: 0.3 * capacity, wantHi: 1.25 * capacity,
 		},
 	}
 	for _, tt := range tests {
