@@ -66,6 +66,10 @@ type Report struct {
 	Timeline []Second       `json:"timeline"`
 	// Curve is the latency percentile curve (from the due time).
 	Curve []CurvePoint `json:"percentile_curve"`
+	// Capacity is the search of a --find-capacity run; the rest of the
+	// report is then its highest passing step (its first step when none
+	// passed).
+	Capacity *CapacityReport `json:"capacity,omitempty"`
 }
 
 // Percentiles are in milliseconds.
@@ -138,6 +142,18 @@ func curve(h *hdr.Histogram) []CurvePoint {
 		pts = append(pts, CurvePoint{Percentile: p, Ms: usToMs(h.ValueAtQuantile(p))})
 	}
 	return pts
+}
+
+// setNominalCapacity records the capacity the stage rates were written
+// against, and each stage's rate as a multiple of it; nothing when c <= 0.
+func (rep *Report) setNominalCapacity(c float64) {
+	if c <= 0 {
+		return
+	}
+	rep.NominalCapacity = c
+	for i := range rep.Stages {
+		rep.Stages[i].RateX = rep.Stages[i].Rate / c
+	}
 }
 
 // stageSummaries summarises the stages that began before cut (every stage

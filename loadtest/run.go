@@ -124,12 +124,7 @@ func Run(ctx context.Context, cfg Config, src Source, target Target) (*Report, e
 	rep := rec.report(offered, cfg.Schedule.Rate(), cut)
 	rep.Schedule = cfg.Schedule.String()
 	rep.Interrupted = interrupted
-	if cfg.Capacity > 0 {
-		rep.NominalCapacity = cfg.Capacity
-		for i := range rep.Stages {
-			rep.Stages[i].RateX = rep.Stages[i].Rate / cfg.Capacity
-		}
-	}
+	rep.setNominalCapacity(cfg.Capacity)
 	if f, ok := target.(Finisher); ok {
 		if err := f.Finish(ctx, rep); err != nil {
 			return rep, err

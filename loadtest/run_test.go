@@ -414,3 +414,80 @@ func TestHTMLReportIsSelfContained(t *testing.T) {
 		}
 	})
 }
+
+func TestHTMLReportShowsStagesAndCapacity(t *testing.T) {
+	// A report of three stages, built from synthetic answers: 10 a second,
+	// the middle stage shedding half.
+	t0 := time.Unix(1_700_000_000, 0)
+	sched, err := ParseStagesOf("2s:0.5x,2s:2x,2s:0.5x", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRecorder(t0, sched)
+	for i := range sched.Total() {
+		off, stage, _ := sched.due(i)
+		ev := &Event{Due: t0.Add(off), stage: stage}
+		out := Outcome{Status: "200", OK: true}
+		if stage == 1 && i%2 == 0 {
+			out = Outcome{Status: "503"}
+		}
+		r.record(ev, ev.Due, ev.Due.Add(5*time.Millisecond), out)
+	}
+	rep := r.report(sched.Total(), sched.Rate(), 0)
+	rep.setNominalCapacity(10)
+	cfg := CapacityConfig{MaxP99: 10 * time.Millisecond, StepDuration: time.Second, Settle: -1}
+	if err := cfg.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	fake := fakeStep{capacity: 1000}
+	c, err := search(context.Background(), cfg, fake.run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.Capacity = c
+
+	var b strings.Builder
+	if err := rep.WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	tests := []struct {
+		name, want string
+		count      int // at least this many
+	}{
+		{"the capacity search answers first", "Capacity search", 1},
+		{"its curve is a table row per step", "<td>bisect</td>", 1},
+		{"and two charts against the offered rate", "against the offered rate", 2},
+		{"with a point per step", "<circle", 2 * len(c.Steps)},
+		{"and the latency budget drawn", `class="budget"`, 1},
+		{"the stages get a table", "<h2>Stages</h2>", 1},
+		{"goodput and sheds over time", "Goodput and sheds over time", 1},
+		{"admitted p99 over time", "Admitted latency over time", 1},
+		{"stage boundaries marked on the three time charts", `class="mark"`, 3 * 2},
+		{"labelled with the stage's multiple", ">2x</text>", 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.Count(page, tt.want); got < tt.count {
+				t.Errorf("report.html has %q %d times, want at least %d", tt.want, got, tt.count)
+			}
+		})
+	}
+	t.Run("a single stage has no boundary to mark", func(t *testing.T) {
+		one := *rep
+		one.Stages, one.Capacity = one.Stages[:1], nil
+		var b strings.Builder
+		if err := one.WriteHTML(&b); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(b.String(), `class="mark"`) || strings.Contains(b.String(), "<h2>Stages</h2>") {
+			t.Error("a one-stage report marks stage boundaries")
+		}
+	})
+	t.Run("the page stays self-contained", func(t *testing.T) {
+		external := regexp.MustCompile(`(?i)(src|href|url)\s*[=(]\s*["']?\s*(https?:)?//|<script|<link`)
+		if m := external.FindString(page); m != "" {
+			t.Errorf("report.html loads from elsewhere: %q", m)
+		}
+	})
+}
