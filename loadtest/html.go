@@ -76,12 +76,20 @@ text{font:11px system-ui,sans-serif;fill:#555}
 	// stage boundaries marked when there are several stages.
 	var p50, p99, okP99, okMax, good, shed, bad [][2]float64
 	var anyBad bool
+	// The rates stop with the offer: a second after the schedule's end
+	// holds only the last answers, and its dip would read as a collapse.
+	offerEnd := math.Inf(1)
+	if n := len(rep.Stages); n > 0 {
+		offerEnd = rep.Stages[n-1].StartS + rep.Stages[n-1].DurationS
+	}
 	for _, s := range rep.Timeline {
 		x := float64(s.T) + 0.5
-		good = append(good, [2]float64{x, float64(s.OK)})
-		shed = append(shed, [2]float64{x, float64(s.Shed)})
-		bad = append(bad, [2]float64{x, float64(s.Errors + s.Dropped)})
-		anyBad = anyBad || s.Errors+s.Dropped > 0
+		if float64(s.T) < offerEnd {
+			good = append(good, [2]float64{x, float64(s.OK)})
+			shed = append(shed, [2]float64{x, float64(s.Shed)})
+			bad = append(bad, [2]float64{x, float64(s.Errors + s.Dropped)})
+			anyBad = anyBad || s.Errors+s.Dropped > 0
+		}
 		if s.Count > 0 {
 			p50 = append(p50, [2]float64{x, s.P50Ms})
 			p99 = append(p99, [2]float64{x, s.P99Ms})
@@ -111,7 +119,7 @@ text{font:11px system-ui,sans-serif;fill:#555}
 	}
 	timeChart := chart{xmax: xmax, xt: xt, yfmt: fmtMs, marks: marks}
 
-	b.WriteString("<h2>Goodput and sheds over time (per second of completion)</h2>\n")
+	b.WriteString("<h2>Goodput and sheds over time (per second of completion, while the schedule offers)</h2>\n")
 	rates := []series{{name: "goodput (ok/s)", color: "#2ca02c", pts: good}, {name: "shed/s (503)", color: "#ff7f0e", pts: shed}}
 	if anyBad {
 		rates = append(rates, series{name: "errors+dropped/s", color: "#7f7f7f", pts: bad})
@@ -203,6 +211,9 @@ func drawChart(b *strings.Builder, c chart, ss []series) {
 			L, y(t), W-R, y(t), L-4, y(t)+4, esc(c.yfmt(t)))
 	}
 	for _, t := range c.xt {
+		if t.v > xmax*(1+1e-9) {
+			continue // niceTicks may round past the end
+		}
 		fmt.Fprintf(b, `<line class="grid" x1="%.1f" y1="%g" x2="%.1f" y2="%g"/><text x="%.1f" y="%g" text-anchor="middle">%s</text>`+"\n",
 			x(t.v), T, x(t.v), H-B, x(t.v), H-B+16, esc(t.label))
 	}
@@ -214,7 +225,7 @@ func drawChart(b *strings.Builder, c chart, ss []series) {
 	}
 	if c.budget > 0 {
 		fmt.Fprintf(b, `<line class="budget" x1="%g" y1="%.1f" x2="%g" y2="%.1f"/><text x="%g" y="%.1f" text-anchor="end">%s</text>`+"\n",
-			L, y(c.budget), W-R, y(c.budget), W-R-4, y(c.budget)-4, esc(c.budgetLabel))
+			L, y(c.budget), W-R, y(c.budget), W-R-4, y(c.budget)+14, esc(c.budgetLabel))
 	}
 	for i, s := range ss {
 		if len(s.pts) > 0 {
