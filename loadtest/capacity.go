@@ -243,6 +243,7 @@ func search(ctx context.Context, cfg CapacityConfig, step func(context.Context, 
 				out.Report = rep
 			}
 		}
+		out.Rate, out.FailRate = lo, hi // also when a later step is interrupted
 		if lo == 0 {
 			out.Stop = "the start rate failed"
 			break
@@ -263,7 +264,6 @@ func search(ctx context.Context, cfg CapacityConfig, step func(context.Context, 
 		}
 		rate = next
 	}
-	out.Rate, out.FailRate = lo, hi
 	return out, nil
 }
 

@@ -217,6 +217,33 @@ func TestFindCapacityStopsWhenInterrupted(t *testing.T) {
 	}
 }
 
+func TestCapacitySearchInterruptedKeepsWhatPassed(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := CapacityConfig{MaxP99: 10 * time.Millisecond, StepDuration: time.Second, Settle: -1}
+	if err := cfg.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	fake := fakeStep{capacity: 1e9}
+	step := func(ctx context.Context, rate float64) (*Report, error) {
+		if len(fake.rates) == 2 { // the third step is interrupted
+			cancel()
+			return &Report{Interrupted: true}, nil
+		}
+		return fake.run(ctx, rate)
+	}
+	rep, err := search(ctx, cfg, step)
+	if !errors.Is(err, context.Canceled) || !rep.Interrupted {
+		t.Fatalf("search = %+v, %v; want interrupted", rep, err)
+	}
+	if rep.Rate != 750 || len(rep.Steps) != 2 || rep.Report == nil {
+		t.Errorf("rate %v after %d steps, want 750/s from the two that ran", rep.Rate, len(rep.Steps))
+	}
+	if !strings.Contains(rep.Answer(), "capacity ≥ 750/s") || !strings.Contains(rep.Answer(), "interrupted") {
+		t.Errorf("answer %q, want a lower bound of 750/s and the interruption", rep.Answer())
+	}
+}
+
 // closingSource counts how often its source was closed.
 type closingSource struct {
 	Source
