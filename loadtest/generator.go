@@ -19,6 +19,8 @@ type Event struct {
 	Scenario string
 	// Due is when the pacer scheduled the send; set by Run.
 	Due time.Time
+	// stage is the index of the schedule's stage Due falls in; set by Run.
+	stage int
 }
 
 // Source yields the events of a run in order. Next returns false when the

@@ -46,7 +46,8 @@ type Outcome struct {
 type recorder struct {
 	mu      sync.Mutex
 	start   time.Time
-	lat     *hdr.Histogram // from the due time
+	lat     *hdr.Histogram // from the due time, every answer
+	okLat   *hdr.Histogram // from the due time, successful answers only
 	svc     *hdr.Histogram // from the actual send
 	status  map[string]int64
 	ok      int64
@@ -58,14 +59,23 @@ type recorder struct {
 	samples []string
 	last    time.Time // completion of the latest response
 
+	// By stage of the schedule (of the due time, not the completion).
+	sched  Schedule
+	stages []stageAcc
+
 	// The current second of the timeline (by completion time).
 	secIdx  int64
-	sec     *hdr.Histogram
+	sec     *hdr.Histogram // every answer of the second
+	secOK   *hdr.Histogram // its successful answers
 	secStat Second
 	seconds []Second
 }
 
-// Second is one second of the timeline, by completion time.
+// Second is one second of the timeline, by completion time (drops by the
+// time they were dropped). OK is the goodput of that second (successes per
+// second); the P* figures are of every answer, the OK* figures of the
+// successful ones only (admitted latency), both from the due time, and 0
+// in a second without such answers.
 type Second struct {
 	T       int64   `json:"t"` // seconds since the start
 	Count   int64   `json:"count"`
@@ -76,11 +86,30 @@ type Second struct {
 	P50Ms   float64 `json:"p50_ms"`
 	P99Ms   float64 `json:"p99_ms"`
 	MaxMs   float64 `json:"max_ms"`
+	OKP99Ms float64 `json:"ok_p99_ms"`
+	OKMaxMs float64 `json:"ok_max_ms"`
 }
 
-func newRecorder(start time.Time) *recorder {
-	return &recorder{start: start, lat: newHist(), svc: newHist(), sec: hdr.New(histMin, histMax, 2),
-		status: map[string]int64{}, last: start}
+// stageAcc accumulates the requests due in one stage of the schedule.
+type stageAcc struct {
+	sent, ok, shed, errs, dropped int64
+	lat, okLat                    *hdr.Histogram // allocated on the first answer
+}
+
+func newRecorder(start time.Time, sched Schedule) *recorder {
+	return &recorder{start: start, lat: newHist(), okLat: newHist(), svc: newHist(),
+		sec: hdr.New(histMin, histMax, 2), secOK: hdr.New(histMin, histMax, 2),
+		status: map[string]int64{}, last: start,
+		sched: sched, stages: make([]stageAcc, len(sched))}
+}
+
+// stage returns the accumulator of stage k; nil when out of range (an
+// event not paced by Run).
+func (r *recorder) stage(k int) *stageAcc {
+	if k < 0 || k >= len(r.stages) {
+		return nil
+	}
+	return &r.stages[k]
 }
 
 // advance moves the timeline to the second of t, closing the seconds before.
@@ -95,19 +124,28 @@ func (r *recorder) advance(t time.Time) {
 			s.P99Ms = usToMs(r.sec.ValueAtQuantile(99))
 			s.MaxMs = usToMs(r.sec.Max())
 		}
+		if r.secOK.TotalCount() > 0 {
+			s.OKP99Ms = usToMs(r.secOK.ValueAtQuantile(99))
+			s.OKMaxMs = usToMs(r.secOK.Max())
+		}
 		r.seconds = append(r.seconds, s)
 		r.sec.Reset()
+		r.secOK.Reset()
 		r.secStat = Second{}
 		r.secIdx++
 	}
 }
 
-func (r *recorder) drop(now time.Time) {
+// drop counts a request of stage k that was never sent.
+func (r *recorder) drop(now time.Time, k int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.advance(now)
 	r.dropped++
 	r.secStat.Dropped++
+	if st := r.stage(k); st != nil {
+		st.dropped++
+	}
 }
 
 // panLike finds digit runs that could be card numbers, so that error samples
@@ -128,16 +166,31 @@ func (r *recorder) record(ev *Event, sent, done time.Time, out Outcome) {
 	recordDur(r.svc, done.Sub(sent))
 	recordDur(r.sec, lat)
 	r.status[out.Status]++
+	st := r.stage(ev.stage)
+	if st == nil {
+		st = &stageAcc{} // counted in the totals only
+	}
+	if st.lat == nil {
+		st.lat, st.okLat = newHist(), newHist()
+	}
+	st.sent++
+	recordDur(st.lat, lat)
 	switch {
 	case out.OK:
 		r.ok++
 		r.secStat.OK++
+		recordDur(r.okLat, lat)
+		recordDur(r.secOK, lat)
+		st.ok++
+		recordDur(st.okLat, lat)
 	case out.Status == "503":
 		r.shed++
 		r.secStat.Shed++
+		st.shed++
 	default:
 		r.errs++
 		r.secStat.Errors++
+		st.errs++
 		if len(r.samples) < 5 {
 			msg := out.Err
 			if msg == "" {

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
@@ -44,16 +46,30 @@ type Report struct {
 	Errors       int64       `json:"errors"`
 	ErrorRate    float64     `json:"error_rate"`
 	ErrorSamples []string    `json:"error_samples"`
-	Latency      Percentiles `json:"latency_ms"` // from the due time
-	Service      Percentiles `json:"service_ms"` // from the actual send
+	Latency      Percentiles `json:"latency_ms"` // from the due time, every answer
+	// OKLatency (admitted latency) is from the due time too, of the
+	// successful answers only: a server that sheds answers its 503s fast,
+	// and mixed into Latency they would hide how long admitted requests wait.
+	OKLatency Percentiles `json:"ok_latency_ms"`
+	Service   Percentiles `json:"service_ms"` // from the actual send
 	// EndToEnd (Kafka mode) runs from the due time of a fraud-labelled
 	// transaction to its alert on the alerts topic.
 	EndToEnd    *Percentiles `json:"e2e_ms,omitempty"`
 	Detection   Detection    `json:"detection"`
 	Interrupted bool         `json:"interrupted,omitempty"`
-	Timeline    []Second     `json:"timeline"`
+	// NominalCapacity is the --capacity the stage rates were written
+	// against (Config.Capacity), when one was given.
+	NominalCapacity float64 `json:"nominal_capacity,omitempty"`
+	// Stages summarises each stage of the schedule that began, by the due
+	// time of its requests: their counts add up to the report's.
+	Stages   []StageSummary `json:"stages"`
+	Timeline []Second       `json:"timeline"`
 	// Curve is the latency percentile curve (from the due time).
 	Curve []CurvePoint `json:"percentile_curve"`
+	// Capacity is the search of a --find-capacity run; the rest of the
+	// report is then its highest passing step (its first step when none
+	// passed).
+	Capacity *CapacityReport `json:"capacity,omitempty"`
 }
 
 // Percentiles are in milliseconds.
@@ -65,6 +81,35 @@ type Percentiles struct {
 	P999  float64 `json:"p999"`
 	Max   float64 `json:"max"`
 	Mean  float64 `json:"mean"`
+}
+
+// StageSummary is what became of the requests due in one stage of the
+// schedule, wherever their answers fell in time. Requests = Sent +
+// Dropped, and Sent = OK + Shed + Errors.
+type StageSummary struct {
+	Stage  int     `json:"stage"` // 1-based
+	StartS float64 `json:"start_s"`
+	// DurationS is the stage's length, or the part of it that ran when the
+	// run was cut short.
+	DurationS float64 `json:"duration_s"`
+	// Rate is the offered rate (requests per second); RateX the same as a
+	// multiple of the nominal capacity, when one was given.
+	Rate     float64 `json:"rate"`
+	RateX    float64 `json:"rate_x,omitempty"`
+	Requests int64   `json:"requests"`
+	Sent     int64   `json:"sent"`
+	OK       int64   `json:"ok"`
+	// Goodput is OK per second of the stage.
+	Goodput float64 `json:"goodput"`
+	Shed    int64   `json:"shed"`
+	// ShedPct is Shed as a percentage of Requests.
+	ShedPct float64 `json:"shed_pct"`
+	Errors  int64   `json:"errors"`
+	Dropped int64   `json:"dropped"`
+	// OKLatency is the admitted latency (successful answers, from the due
+	// time); P99Ms the p99 of every answer.
+	OKLatency Percentiles `json:"ok_latency_ms"`
+	P99Ms     float64     `json:"p99_ms"`
 }
 
 // CurvePoint is one point of the percentile curve.
@@ -99,8 +144,64 @@ func curve(h *hdr.Histogram) []CurvePoint {
 	return pts
 }
 
-// report closes the recorder's timeline and builds the Report.
-func (r *recorder) report(offered int64, rate float64) *Report {
+// setNominalCapacity records the capacity the stage rates were written
+// against, and each stage's rate as a multiple of it; nothing when c <= 0.
+func (rep *Report) setNominalCapacity(c float64) {
+	if c <= 0 {
+		return
+	}
+	rep.NominalCapacity = c
+	for i := range rep.Stages {
+		rep.Stages[i].RateX = rep.Stages[i].Rate / c
+	}
+}
+
+// stageSummaries summarises the stages that began before cut (every stage
+// when cut is 0). Called with mu held.
+func (r *recorder) stageSummaries(cut time.Duration) []StageSummary {
+	out := []StageSummary{}
+	var start time.Duration
+	for k, st := range r.sched {
+		dur := st.Duration
+		if cut > 0 {
+			if start >= cut {
+				break
+			}
+			dur = min(dur, cut-start)
+		}
+		acc := &r.stages[k]
+		s := StageSummary{
+			Stage:     k + 1,
+			StartS:    start.Seconds(),
+			DurationS: dur.Seconds(),
+			Rate:      st.Rate,
+			Requests:  acc.sent + acc.dropped,
+			Sent:      acc.sent,
+			OK:        acc.ok,
+			Shed:      acc.shed,
+			Errors:    acc.errs,
+			Dropped:   acc.dropped,
+		}
+		if dur > 0 {
+			s.Goodput = float64(acc.ok) / dur.Seconds()
+		}
+		if s.Requests > 0 {
+			s.ShedPct = 100 * float64(acc.shed) / float64(s.Requests)
+		}
+		if acc.lat != nil {
+			s.OKLatency = percentiles(acc.okLat)
+			s.P99Ms = usToMs(acc.lat.ValueAtQuantile(99))
+		}
+		out = append(out, s)
+		start += st.Duration
+	}
+	return out
+}
+
+// report closes the recorder's timeline and builds the Report. cut is how
+// long after the start the schedule was cut short (an interrupt, or a
+// source that ran out), 0 when it ran in full.
+func (r *recorder) report(offered int64, rate float64, cut time.Duration) *Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.advance(r.last.Add(time.Second)) // close the last partial second
@@ -117,8 +218,10 @@ func (r *recorder) report(offered int64, rate float64) *Report {
 		Errors:       r.errs,
 		ErrorSamples: slices.Clone(r.samples),
 		Latency:      percentiles(r.lat),
+		OKLatency:    percentiles(r.okLat),
 		Service:      percentiles(r.svc),
 		Detection:    r.det,
+		Stages:       r.stageSummaries(cut),
 		Timeline:     slices.Clone(r.seconds),
 		Curve:        curve(r.lat),
 	}
@@ -235,9 +338,13 @@ func (rep *Report) WriteText(w io.Writer) error {
 			fmtMs(p.P50), fmtMs(p.P90), fmtMs(p.P99), fmtMs(p.P999), fmtMs(p.Max), fmtMs(p.Mean), p.Count)
 	}
 	writePct("latency", rep.Latency)
+	writePct("admitted latency", rep.OKLatency)
 	writePct("service", rep.Service)
 	if rep.EndToEnd != nil {
 		writePct("end-to-end", *rep.EndToEnd)
+	}
+	if len(rep.Stages) > 1 {
+		writeStages(&b, rep.Stages)
 	}
 	d := rep.Detection
 	fmt.Fprintf(&b, "  detection    tp %d  fp %d  fn %d  tn %d  precision %.3f  recall %.3f\n", d.TP, d.FP, d.FN, d.TN, d.Precision, d.Recall)
@@ -253,3 +360,22 @@ func (rep *Report) WriteText(w io.Writer) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// writeStages writes the per-stage table of the text summary.
+func writeStages(b *strings.Builder, stages []StageSummary) {
+	b.WriteString("  stages (by due time; goodput = ok/s; shed % of offered; latency from due time):\n")
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\tstage\tstart\tlength\toffered\t\tgoodput\tshed %\terrors\tdropped\tok p50\tok p99\tok max\tall p99\t")
+	for _, s := range stages {
+		x := ""
+		if s.RateX > 0 {
+			x = strconv.FormatFloat(s.RateX, 'f', -1, 64) + "x"
+		}
+		fmt.Fprintf(tw, "\t%d\t%gs\t%gs\t%.0f/s\t%s\t%.0f/s\t%.1f\t%d\t%d\t%s\t%s\t%s\t%s\t\n",
+			s.Stage, round3(s.StartS), round3(s.DurationS), s.Rate, x, s.Goodput, s.ShedPct, s.Errors, s.Dropped,
+			fmtMs(s.OKLatency.P50), fmtMs(s.OKLatency.P99), fmtMs(s.OKLatency.Max), fmtMs(s.P99Ms))
+	}
+	tw.Flush()
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }

@@ -39,6 +39,10 @@ type Config struct {
 	Slack time.Duration
 	// Progress, when not nil, gets a live line every second.
 	Progress io.Writer
+	// Capacity, when > 0, is the capacity (requests per second) the
+	// schedule's rates were written against (see ParseStagesOf). It is
+	// only reported: each stage's rate as a multiple of it.
+	Capacity float64
 }
 
 // Run drives target with events from src on cfg's open-loop schedule and
@@ -64,13 +68,16 @@ func Run(ctx context.Context, cfg Config, src Source, target Target) (*Report, e
 	// Sends outlive an interrupt so that what was sent is reported.
 	sendCtx := context.WithoutCancel(ctx)
 	jobs := make(chan *Event) // unbuffered: a hand-off succeeds only to a free worker
-	start := time.Now()
-	rec := newRecorder(start)
+	var rec *recorder         // set before the first hand-off
 	var inflight atomic.Int64
 
-	var workers sync.WaitGroup
+	// The clock starts once every worker runs: the first requests must not
+	// find the pool still starting and be dropped.
+	var workers, ready sync.WaitGroup
+	ready.Add(cfg.MaxInFlight)
 	for range cfg.MaxInFlight {
 		workers.Go(func() {
+			ready.Done()
 			for ev := range jobs {
 				inflight.Add(1)
 				sent := time.Now()
@@ -81,6 +88,10 @@ func Run(ctx context.Context, cfg Config, src Source, target Target) (*Report, e
 			}
 		})
 	}
+
+	ready.Wait()
+	start := time.Now()
+	rec = newRecorder(start, cfg.Schedule)
 
 	progCtx, stopProgress := context.WithCancel(context.Background())
 	var progress sync.WaitGroup
@@ -101,14 +112,19 @@ func Run(ctx context.Context, cfg Config, src Source, target Target) (*Report, e
 	}
 
 	offered, interrupted := dispatch(ctx, cfg, start, src, jobs, rec)
+	var cut time.Duration // where the schedule was cut short, if it was
+	if interrupted || offered < cfg.Schedule.Total() {
+		cut = max(time.Since(start), 1)
+	}
 	close(jobs)
 	workers.Wait()
 	stopProgress()
 	progress.Wait()
 
-	rep := rec.report(offered, cfg.Schedule.Rate())
+	rep := rec.report(offered, cfg.Schedule.Rate(), cut)
 	rep.Schedule = cfg.Schedule.String()
 	rep.Interrupted = interrupted
+	rep.setNominalCapacity(cfg.Capacity)
 	if f, ok := target.(Finisher); ok {
 		if err := f.Finish(ctx, rep); err != nil {
 			return rep, err
@@ -133,7 +149,7 @@ func dispatch(ctx context.Context, cfg Config, start time.Time, src Source, jobs
 	}
 	var i int64
 	for ; ; i++ {
-		off, ok := cfg.Schedule.Due(i)
+		off, stage, ok := cfg.Schedule.due(i)
 		if !ok {
 			return i, false
 		}
@@ -148,7 +164,7 @@ func dispatch(ctx context.Context, cfg Config, start time.Time, src Source, jobs
 		if !ok {
 			return i, false
 		}
-		ev.Due = due
+		ev.Due, ev.stage = due, stage
 		select {
 		case jobs <- &ev: // a worker was free
 			continue
@@ -157,7 +173,7 @@ func dispatch(ctx context.Context, cfg Config, start time.Time, src Source, jobs
 		// Every worker is busy: wait for one until due+slack, not longer.
 		d := time.Until(due.Add(cfg.Slack))
 		if d <= 0 {
-			rec.drop(time.Now())
+			rec.drop(time.Now(), stage)
 			continue
 		}
 		timer.Reset(d)
@@ -165,7 +181,7 @@ func dispatch(ctx context.Context, cfg Config, start time.Time, src Source, jobs
 		case jobs <- &ev:
 			timer.Stop() // since Go 1.23 no stale tick can follow a Stop
 		case <-timer.C:
-			rec.drop(time.Now())
+			rec.drop(time.Now(), stage)
 		case <-ctx.Done():
 			return i, true
 		}

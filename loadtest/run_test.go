@@ -73,12 +73,43 @@ func checkCounts(t *testing.T, rep *Report, offered int64) {
 	if got := rep.Latency.Count; got != rep.Sent {
 		t.Errorf("latency histogram holds %d values, want one per answer (%d)", got, rep.Sent)
 	}
+	if got := rep.OKLatency.Count; got != rep.Successes {
+		t.Errorf("admitted latency histogram holds %d values, want one per success (%d)", got, rep.Successes)
+	}
 	var timeline int64
 	for _, s := range rep.Timeline {
 		timeline += s.Count
 	}
 	if timeline != rep.Sent {
 		t.Errorf("timeline counts %d answers, want %d", timeline, rep.Sent)
+	}
+	checkStagesAddUp(t, rep)
+}
+
+// checkStagesAddUp asserts that the per-stage summaries add up to the
+// report's totals, and that each is consistent in itself.
+func checkStagesAddUp(t *testing.T, rep *Report) {
+	t.Helper()
+	var sum StageSummary
+	for _, s := range rep.Stages {
+		sum.Requests += s.Requests
+		sum.Sent += s.Sent
+		sum.OK += s.OK
+		sum.Shed += s.Shed
+		sum.Errors += s.Errors
+		sum.Dropped += s.Dropped
+		sum.OKLatency.Count += s.OKLatency.Count
+		if s.Requests != s.Sent+s.Dropped || s.Sent != s.OK+s.Shed+s.Errors {
+			t.Errorf("stage %d: %+v does not add up", s.Stage, s)
+		}
+		if s.OKLatency.Count != s.OK {
+			t.Errorf("stage %d: admitted latency of %d answers, want its %d successes", s.Stage, s.OKLatency.Count, s.OK)
+		}
+	}
+	want := StageSummary{Requests: rep.Requests, Sent: rep.Sent, OK: rep.Successes, Shed: rep.Shed, Errors: rep.Errors,
+		Dropped: rep.Dropped, OKLatency: Percentiles{Count: rep.OKLatency.Count}}
+	if sum != want {
+		t.Errorf("stages add up to %+v, want the totals %+v", sum, want)
 	}
 }
 
@@ -221,6 +252,71 @@ func TestRunCountsStatusesAndErrors(t *testing.T) {
 	})
 }
 
+func TestRunSummarisesEachStage(t *testing.T) {
+	// Every 4th answer is shed and every 4th a client error, and one
+	// worker of a slow server is too few for the second stage: it drops.
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		switch n.Add(1) % 4 {
+		case 0:
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+		case 1:
+			http.Error(w, "bad", http.StatusBadRequest)
+		default:
+			time.Sleep(5 * time.Millisecond)
+			w.Write([]byte(`{"decision":"approve"}`))
+		}
+	}))
+	defer srv.Close()
+	target := NewHTTPTarget(HTTPConfig{BaseURL: srv.URL})
+	defer target.Close()
+	sched, err := ParseStagesOf("400ms:0.5x,400ms:4x,400ms:0.5x", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(context.Background(), Config{Schedule: sched, MaxInFlight: 1, Capacity: 100}, testGenerator("st"), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCounts(t, rep, sched.Total())
+	if len(rep.Stages) != len(sched) {
+		t.Fatalf("%d stage summaries, want %d: %+v", len(rep.Stages), len(sched), rep.Stages)
+	}
+	for i, s := range rep.Stages {
+		st := sched[i]
+		if s.Requests != st.count() || s.Rate != st.Rate || s.DurationS != st.Duration.Seconds() {
+			t.Errorf("stage %d: %d requests at %v/s for %vs, want %d at %v/s for %v",
+				s.Stage, s.Requests, s.Rate, s.DurationS, st.count(), st.Rate, st.Duration)
+		}
+		if want := st.Rate / 100; s.RateX != want {
+			t.Errorf("stage %d: rate_x %v, want %v", s.Stage, s.RateX, want)
+		}
+		if want := float64(s.OK) / st.Duration.Seconds(); s.Goodput != want {
+			t.Errorf("stage %d: goodput %v, want ok/duration %v", s.Stage, s.Goodput, want)
+		}
+		if want := 100 * float64(s.Shed) / float64(s.Requests); s.ShedPct != want {
+			t.Errorf("stage %d: shed %v%%, want %v%%", s.Stage, s.ShedPct, want)
+		}
+	}
+	if rep.Shed == 0 || rep.Errors == 0 {
+		t.Errorf("shed %d, errors %d: the server answers both", rep.Shed, rep.Errors)
+	}
+
+	t.Run("the text summary has a row per stage", func(t *testing.T) {
+		var b strings.Builder
+		if err := rep.WriteText(&b); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		for _, want := range []string{"admitted latency p50", "stages (by due time", "goodput", "0.5x", "4x"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("text summary lacks %q:\n%s", want, out)
+			}
+		}
+	})
+}
+
 func TestRunTransportErrors(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
@@ -301,7 +397,7 @@ func TestHTMLReportIsSelfContained(t *testing.T) {
 		if err := json.Unmarshal(b, &m); err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range []string{"requests", "rate", "throughput", "duration_s", "dropped", "status", "latency_ms", "service_ms", "detection", "shed"} {
+		for _, k := range []string{"requests", "rate", "throughput", "duration_s", "dropped", "status", "latency_ms", "ok_latency_ms", "service_ms", "detection", "shed"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("report.json lacks %q", k)
 			}
@@ -315,6 +411,83 @@ func TestHTMLReportIsSelfContained(t *testing.T) {
 			if _, ok := m["detection"].(map[string]any)[k]; !ok {
 				t.Errorf("detection lacks %q", k)
 			}
+		}
+	})
+}
+
+func TestHTMLReportShowsStagesAndCapacity(t *testing.T) {
+	// A report of three stages, built from synthetic answers: 10 a second,
+	// the middle stage shedding half.
+	t0 := time.Unix(1_700_000_000, 0)
+	sched, err := ParseStagesOf("2s:0.5x,2s:2x,2s:0.5x", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRecorder(t0, sched)
+	for i := range sched.Total() {
+		off, stage, _ := sched.due(i)
+		ev := &Event{Due: t0.Add(off), stage: stage}
+		out := Outcome{Status: "200", OK: true}
+		if stage == 1 && i%2 == 0 {
+			out = Outcome{Status: "503"}
+		}
+		r.record(ev, ev.Due, ev.Due.Add(5*time.Millisecond), out)
+	}
+	rep := r.report(sched.Total(), sched.Rate(), 0)
+	rep.setNominalCapacity(10)
+	cfg := CapacityConfig{MaxP99: 10 * time.Millisecond, StepDuration: time.Second, Settle: -1}
+	if err := cfg.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	fake := fakeStep{capacity: 1000}
+	c, err := search(context.Background(), cfg, fake.run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.Capacity = c
+
+	var b strings.Builder
+	if err := rep.WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	tests := []struct {
+		name, want string
+		count      int // at least this many
+	}{
+		{"the capacity search answers first", "Capacity search", 1},
+		{"its curve is a table row per step", "<td>bisect</td>", 1},
+		{"and two charts against the offered rate", "against the offered rate", 2},
+		{"with a point per step", "<circle", 2 * len(c.Steps)},
+		{"and the latency budget drawn", `class="budget"`, 1},
+		{"the stages get a table", "<h2>Stages</h2>", 1},
+		{"goodput and sheds over time", "Goodput and sheds over time", 1},
+		{"admitted p99 over time", "Admitted latency over time", 1},
+		{"stage boundaries marked on the three time charts", `class="mark"`, 3 * 2},
+		{"labelled with the stage's multiple", ">2x</text>", 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.Count(page, tt.want); got < tt.count {
+				t.Errorf("report.html has %q %d times, want at least %d", tt.want, got, tt.count)
+			}
+		})
+	}
+	t.Run("a single stage has no boundary to mark", func(t *testing.T) {
+		one := *rep
+		one.Stages, one.Capacity = one.Stages[:1], nil
+		var b strings.Builder
+		if err := one.WriteHTML(&b); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(b.String(), `class="mark"`) || strings.Contains(b.String(), "<h2>Stages</h2>") {
+			t.Error("a one-stage report marks stage boundaries")
+		}
+	})
+	t.Run("the page stays self-contained", func(t *testing.T) {
+		external := regexp.MustCompile(`(?i)(src|href|url)\s*[=(]\s*["']?\s*(https?:)?//|<script|<link`)
+		if m := external.FindString(page); m != "" {
+			t.Errorf("report.html loads from elsewhere: %q", m)
 		}
 	})
 }

@@ -21,7 +21,13 @@ type Stage struct {
 type Schedule []Stage
 
 // ParseStages parses "10s:1000,30s:5000" (duration:rate per stage).
-func ParseStages(s string) (Schedule, error) {
+func ParseStages(s string) (Schedule, error) { return ParseStagesOf(s, 0) }
+
+// ParseStagesOf parses stages as ParseStages does, and also reads a rate
+// written as a multiple of capacity (requests per second): with capacity
+// 6000, "8s:0.5x,8s:2x,8s:0.5x" is 8s at 3000/s, 8s at 12000/s, 8s at
+// 3000/s. A multiple without a capacity (capacity <= 0) is an error.
+func ParseStagesOf(s string, capacity float64) (Schedule, error) {
 	var sched Schedule
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
@@ -36,9 +42,20 @@ func ParseStages(s string) (Schedule, error) {
 		if err != nil || dur <= 0 {
 			return nil, fmt.Errorf("stage %q: duration must be positive, e.g. 10s", part)
 		}
+		r = strings.TrimSpace(r)
+		mult, relative := strings.CutSuffix(strings.ToLower(r), "x")
+		if relative {
+			r = mult
+		}
 		rate, err := strconv.ParseFloat(r, 64)
 		if err != nil || rate < 0 || math.IsInf(rate, 0) || math.IsNaN(rate) {
-			return nil, fmt.Errorf("stage %q: rate must be a number of requests per second >= 0", part)
+			return nil, fmt.Errorf("stage %q: rate must be a number of requests per second >= 0, or a multiple of --capacity such as 0.5x", part)
+		}
+		if relative {
+			if capacity <= 0 || math.IsInf(capacity, 0) || math.IsNaN(capacity) {
+				return nil, fmt.Errorf("stage %q: a rate of %sx is a multiple of the capacity: give --capacity (requests per second)", part, mult)
+			}
+			rate *= capacity
 		}
 		sched = append(sched, Stage{Duration: dur, Rate: rate})
 	}
@@ -94,17 +111,23 @@ func (s Schedule) Rate() float64 {
 // Due returns when request i (0-based) is due, as an offset from the start;
 // false when the schedule has fewer requests.
 func (s Schedule) Due(i int64) (time.Duration, bool) {
+	d, _, ok := s.due(i)
+	return d, ok
+}
+
+// due is Due, and the index of the stage request i belongs to.
+func (s Schedule) due(i int64) (time.Duration, int, bool) {
 	if i < 0 {
-		return 0, false
+		return 0, 0, false
 	}
 	var start time.Duration
-	for _, st := range s {
+	for k, st := range s {
 		n := st.count()
 		if i < n {
-			return start + time.Duration(float64(i)*float64(time.Second)/st.Rate), true
+			return start + time.Duration(float64(i)*float64(time.Second)/st.Rate), k, true
 		}
 		i -= n
 		start += st.Duration
 	}
-	return 0, false
+	return 0, 0, false
 }

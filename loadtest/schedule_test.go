@@ -1,6 +1,8 @@
 package loadtest
 
 import (
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -43,6 +45,46 @@ func TestParseStages(t *testing.T) {
 			}
 			if back, _ := ParseStages(got.String()); len(back) != len(got) {
 				t.Errorf("String() = %q does not parse back", got.String())
+			}
+		})
+	}
+}
+
+func TestParseStagesRelativeToCapacity(t *testing.T) {
+	tests := []struct {
+		name     string
+		give     string
+		capacity float64
+		want     Schedule
+		wantErr  string // a substring of the error
+	}{
+		{name: "multiples of the capacity become requests per second", give: "8s:0.5x,8s:2x,8s:0.5x", capacity: 6000,
+			want: Schedule{{8 * time.Second, 3000}, {8 * time.Second, 12000}, {8 * time.Second, 3000}}},
+		{name: "plain rates keep working beside multiples", give: "1s:100,2s:1.5X", capacity: 1000,
+			want: Schedule{{time.Second, 100}, {2 * time.Second, 1500}}},
+		{name: "plain rates need no capacity", give: "1s:100", want: Schedule{{time.Second, 100}}},
+		{name: "a zero multiple is a pause", give: "1s:0x", capacity: 10, want: Schedule{{time.Second, 0}}},
+		{name: "a multiple without a capacity is an error naming --capacity", give: "8s:0.5x,8s:2x", wantErr: "--capacity"},
+		{name: "a negative multiple is an error", give: "1s:-1x", capacity: 10, wantErr: "rate"},
+		{name: "a bare x is an error", give: "1s:x", capacity: 10, wantErr: "rate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseStagesOf(tt.give, tt.capacity)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseStagesOf(%q, %v) = %v, %v; want an error mentioning %q", tt.give, tt.capacity, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+			if back, err := ParseStages(got.String()); err != nil || !slices.Equal(back, got) {
+				t.Errorf("String() = %q reads back as %v, %v", got.String(), back, err)
 			}
 		})
 	}
