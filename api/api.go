@@ -133,7 +133,19 @@ func New(cfg Config) *Handler {
 // admission control) can mount on it.
 func (h *Handler) Router() chi.Router { return h.router }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
+// ServeHTTP serves the API. A POST /score that admission control would
+// shed is answered first thing, before tracing, routing and auth: under
+// overload most requests are shed, and what a shed costs is what is left
+// for scoring. Sheds are counted by admission control's own metrics.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if adm := h.cfg.Admission; adm != nil && r.Method == http.MethodPost && r.URL.Path == "/score" {
+		if err := adm.Precheck(r.Context()); err != nil {
+			shedBeforeBody(w, r, adm, err)
+			return
+		}
+	}
+	h.handler.ServeHTTP(w, r)
+}
 
 // nameSpan names the request's span after the matched route ("POST
 // /score") once chi has routed, so traces group by route, not by URL.

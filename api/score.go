@@ -68,11 +68,7 @@ func (h *Handler) score(w http.ResponseWriter, r *http.Request) {
 	adm := h.cfg.Admission
 	if adm != nil {
 		if err := adm.Precheck(ctx); err != nil {
-			// Answer now, from the headers alone. Without full duplex,
-			// net/http reads (and discards) an unread body before it writes
-			// any answer, so a shed would wait for the client's upload.
-			_ = http.NewResponseController(w).EnableFullDuplex()
-			adm.WriteShed(w, err)
+			shedBeforeBody(w, r, adm, err)
 			return
 		}
 	}
@@ -109,6 +105,22 @@ func (h *Handler) score(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.scoreWithin(ctx, w, &tx, release)
+}
+
+// shedBeforeBody answers a shed from the headers alone. net/http reads
+// (and discards) an unread body before it writes any answer, so a shed
+// would wait for the client's upload; in full duplex the answer goes out
+// at once. The body is then closed, briefly allowed to arrive so that the
+// connection can be reused: closing it is also what keeps net/http from
+// panicking on the next request of a full-duplex connection
+// (golang/go#68560).
+func shedBeforeBody(w http.ResponseWriter, r *http.Request, adm Admission, err error) {
+	rc := http.NewResponseController(w)
+	_ = rc.EnableFullDuplex()
+	adm.WriteShed(w, err)
+	_ = rc.Flush()
+	_ = rc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	r.Body.Close()
 }
 
 // readBody reads the body into buf, bounded in size and in time: it must be

@@ -3,7 +3,7 @@
 // the rest at once with 503 and Retry-After, before any body is read.
 //
 //	lim := backpressure.New(backpressure.Options{})
-//	api.New(api.Config{Admission: lim.Middleware(budget), ...})
+//	api.New(api.Config{Admission: lim, ...})
 //
 // # Admission
 //
@@ -34,58 +34,48 @@
 //
 // # Adaptive limit
 //
-// The limit follows a gradient algorithm in the spirit of Netflix's
-// concurrency-limits Gradient2. Each admitted request contributes a sample:
-// its service time (from admission to release, queueing excluded) and
-// whether it was dropped. Samples are folded into a window that closes
-// every Window (100ms) once it holds at least 10 samples; the limit changes
-// only when a window closes, so the request path takes no part in the
-// arithmetic and the limiter's locks stay short. When a window closes:
+// The limit follows the CPU, not the latency of admitted requests. On the
+// scorer that latency is confounded twice over: a group commit gathered
+// with fewer requests in flight is slower, not faster, so a latency
+// gradient (as in Netflix's Gradient2, which this package used before)
+// read a cut limit's own slowness as more congestion and ratcheted the
+// limit down under load the service could carry (to 4, serving 2,320/s of
+// a 6,000/s capacity); and the work that competes for the CPU is mostly
+// not the admitted requests' but the parsing and shedding of everything
+// offered. So the limit reacts to what it can change:
 //
-//	short    = mean service time in the window
-//	long     = EWMA of short, weighted as an EWMA over the last 600 samples;
-//	           when long > 2*short (load fell away) long drops to 2*short so
-//	           that an old peak does not hold the limit high
-//	baseline = lowest window mean of the last 30 s (uncongested service time)
-//	ref      = min(long, 4*baseline)
-//	gradient = clamp(Tolerance*ref/short, 0.5, 1)           Tolerance = 1.5
-//	target   = limit*gradient + sqrt(limit)
-//	limit    = 0.8*limit + 0.2*target, clamped to [MinLimit, MaxLimit]
+//   - CPU saturation: the Go scheduler's latency (runtime/metrics
+//     /sched/latencies:seconds), how long runnable goroutines wait for a
+//     CPU, p90 over the window. Above SchedTarget (2ms) the run queue is
+//     building, delaying every request, sheds included: the limit is cut
+//     to 0.9×. A goroutine waiting on a commit, a channel or a remote model
+//     is not runnable, so neither a group commit nor a slow dependency
+//     shrinks the limit (a slow dependency is bounded on its own, see
+//     model.RemoteOptions.MaxInFlight).
+//   - But not below 0.8× the limit that served the best goodput in the
+//     last 5 s: every shed costs CPU too, and past some point admitting
+//     less only sheds more while the CPU stays as saturated, until goodput
+//     collapses.
+//   - Deadline misses: a window in which an admitted request ran past its
+//     deadline cuts the limit to 0.9×, with no floor (the resource that is
+//     short may not be the CPU).
+//   - Demand: when requests found the limit reached (they queued, or were
+//     shed for it) and the CPU had room, the limit grows by sqrt(limit) a
+//     window, so a limit cut by a burst is back within a few windows.
+//   - Otherwise it holds: an idle or app-limited service keeps its limit.
 //
-// While latency is steady and near the baseline the gradient is 1 and the
-// limit creeps up by sqrt(limit)/5 a window, probing for capacity. The
-// baseline (as in TCP Vegas) stops that creep under a long overload: once
-// latency passes 6 times the uncongested service time, the limit shrinks
-// however steady latency is, instead of walking admitted requests up to
-// their budgets; when latency rises faster
-// than the long-term average can follow (queues are building), the gradient
-// falls below 1 and the limit shrinks in proportion, by at most about 10%
-// a window (gradient 0.5, smoothed by 0.2). The sqrt term leaves room for a small queue so
-// that the service never idles between completions. The limit does not grow
-// while fewer than half the slots were used in the window (the service is
-// not the bottleneck, so latency says nothing about a higher limit).
+// Windows close every Window (100ms) once they hold at least 10 samples;
+// the request path takes no part in the arithmetic.
 //
-// A window with any dropped sample (a timeout or an overload error) instead
-// cuts the limit to 0.9*limit, like AIMD. Dropped samples matter because a
-// gradient alone drifts: under sustained overload the long-term average
-// keeps catching up with a slowly rising short-term one, so the limit can
-// creep upward until requests start missing their deadlines; a timeout is
-// the anchor that stops that creep. In the package's overload test (4
-// workers of 5ms, 3x load, 200ms budgets) the limit first falls from 32 to
-// about 25, then creeps back to about 55 within 3s, with admitted requests
-// at a p50 of about 60ms: goodput holds at capacity, but under sustained
-// overload latency trends toward the budget rather than toward the
-// service's no-load latency.
-//
-// Static keeps the limit at InitialLimit: the fallback when the latency
-// signal misleads, e.g. when a remote dependency, not this service, is slow
-// (a concurrency limit then shrinks throughput without relieving anything).
+// Static keeps the limit at InitialLimit, for operators who would rather
+// size it themselves.
 //
 // # HTTP
 //
-// Middleware measures the budget as api does (the request context's
-// deadline, else the server budget shortened by X-Timeout-Ms), admits or
-// sheds before the wrapped handler runs, and releases the slot when the
-// handler returns. A response is a dropped sample when it is 503 or 504, or
-// when it came after the request's budget had run out.
+// The api package calls Precheck before it reads a request's body (a shed
+// then costs the headers alone: no body read, no decode, no slot), reads
+// the body without holding a slot (a slow client holds nothing), then
+// Acquires. Middleware does both for handlers that read nothing first. A
+// request's deadline is its context's, set once upstream. A release
+// reports a drop when the work ran past its deadline.
 package backpressure

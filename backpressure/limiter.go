@@ -54,9 +54,9 @@ type Observer interface {
 
 // Options configure a Limiter. Zero values take the defaults in brackets.
 type Options struct {
-	// MinLimit and MaxLimit bound the adaptive concurrency limit [4, 1024].
+	// MinLimit and MaxLimit bound the adaptive concurrency limit [8, 1024].
 	MinLimit, MaxLimit int
-	// InitialLimit is the limit to start from [32], clamped to the bounds.
+	// InitialLimit is the limit to start from [64], clamped to the bounds.
 	InitialLimit int
 	// Static fixes the limit at InitialLimit: no adaptation.
 	Static bool
@@ -73,9 +73,11 @@ type Options struct {
 	RetryAfter time.Duration
 	// Window is how often the limit may change [100ms].
 	Window time.Duration
-	// Tolerance is how much the short-term latency may exceed the long-term
-	// one before the limit shrinks [1.5].
-	Tolerance float64
+	// SchedTarget is the Go scheduler latency (p90 over a window) above
+	// which the CPU counts as saturated and the limit shrinks [5ms].
+	SchedTarget time.Duration
+	// CPU, when set, replaces the scheduler-latency signal (for tests).
+	CPU CPU
 	// Observer, when set, is told about each admission, shed and new limit.
 	Observer Observer
 	// Now is the clock [time.Now].
@@ -85,15 +87,8 @@ type Options struct {
 // Algorithm constants; see the package doc.
 const (
 	minWindowSamples = 10  // a window closes only with at least this many samples
-	longWindow       = 600 // the long-term latency is an EWMA over this many samples
-	smoothing        = 0.2 // weight of a new target limit
-	backoff          = 0.9 // limit multiplier on a window with drops
-	minGradient      = 0.5 // the limit shrinks by at most this factor (before smoothing)
-	longResetRatio   = 2.0 // long > this*short means load fell away: reset long
-	defaultTolerance = 1.5 // short may reach this*long before the limit shrinks
+	backoff          = 0.9 // limit multiplier on a window with drops or a saturated CPU
 	maxDuration      = time.Duration(math.MaxInt64)
-	baselineRatio    = 4                // the reference latency is at most this × the baseline
-	baselineMaxAge   = 30 * time.Second // the baseline is re-measured at least this often
 )
 
 // Limiter is an adaptive concurrency limit with a short FIFO wait queue. It
@@ -108,12 +103,13 @@ type Limiter struct {
 	mu       sync.Mutex
 	limit    int
 	inFlight int
-	peak     int // most in flight since the last window closed
 	queued   int // live waiters in q
 	q        []*waiter
 	qHead    int
 
 	estimate atomic.Int64 // time.Duration: mean service time of the last window
+	pressure atomic.Int64 // requests that found the limit reached, this window
+	cpu      CPU
 
 	admitted atomic.Int64
 	shedLim  atomic.Int64
@@ -123,12 +119,9 @@ type Limiter struct {
 
 	wmu  sync.Mutex // guards the window and the limit arithmetic
 	win  window
-	est  float64 // the limit as a real number, for smooth steps
-	long float64 // long-term mean service time, ns; 0 until the first window
-	// baseline is the lowest window mean service time within
-	// baselineMaxAge: the uncongested service time.
-	baseline   float64
-	baselineAt time.Time
+	est  float64   // the limit as a real number, for smooth steps
+	best bestLimit // the limit of the best goodput lately
+	base baseRTT   // the lowest window service time lately
 }
 
 type window struct {
@@ -153,13 +146,13 @@ type waiter struct {
 // New returns a Limiter with o's defaults filled in.
 func New(o Options) *Limiter {
 	if o.InitialLimit <= 0 {
-		o.InitialLimit = 32
+		o.InitialLimit = 64
 	}
 	if o.Static {
 		o.MinLimit, o.MaxLimit = o.InitialLimit, o.InitialLimit
 	}
 	if o.MinLimit <= 0 {
-		o.MinLimit = 4
+		o.MinLimit = 8
 	}
 	if o.MaxLimit <= 0 {
 		o.MaxLimit = 1024
@@ -180,8 +173,8 @@ func New(o Options) *Limiter {
 	if o.Window <= 0 {
 		o.Window = 100 * time.Millisecond
 	}
-	if o.Tolerance <= 0 {
-		o.Tolerance = defaultTolerance
+	if o.SchedTarget <= 0 {
+		o.SchedTarget = 5 * time.Millisecond
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -195,6 +188,10 @@ func New(o Options) *Limiter {
 		est:        float64(o.InitialLimit),
 	}
 	l.bodies = shedBodies()
+	l.cpu = o.CPU
+	if l.cpu == nil {
+		l.cpu = schedCPU{s: NewSchedLatency(), target: o.SchedTarget}
+	}
 	return l
 }
 
@@ -229,10 +226,10 @@ func (l *Limiter) acquire(ctx context.Context, now, deadline time.Time) (*ticket
 	l.mu.Lock()
 	if l.queued == 0 && l.inFlight < l.limit {
 		l.inFlight++
-		l.peak = max(l.peak, l.inFlight)
 		l.mu.Unlock()
 		return l.admit(now), nil
 	}
+	l.pressure.Add(1)
 	if l.queued >= l.maxQueueLocked() {
 		l.mu.Unlock()
 		return nil, l.shed(errShedQueueFull)
@@ -315,7 +312,6 @@ func (l *Limiter) grantLocked() {
 		w.state = granted
 		l.queued--
 		l.inFlight++
-		l.peak = max(l.peak, l.inFlight)
 		w.ready <- struct{}{}
 	}
 	if l.qHead == len(l.q) {

@@ -60,9 +60,10 @@ func (l *Limiter) Precheck(ctx context.Context) error {
 		return l.shed(errShedBudget)
 	}
 	l.mu.Lock()
-	full := l.inFlight >= l.limit && l.queued >= l.maxQueueLocked()
+	full := l.inFlight >= l.limit && (l.queued >= l.maxQueueLocked() || l.o.MaxWait < 0)
 	l.mu.Unlock()
 	if full {
+		l.pressure.Add(1)
 		return l.shed(errShedQueueFull)
 	}
 	return nil

@@ -109,7 +109,7 @@ type Remote struct {
 	client   *http.Client
 	timeout  time.Duration
 	cb       *gobreaker.CircuitBreaker[Prediction]
-	slots    chan struct{} // one token per call in flight
+	slots    chan struct{}          // one token per call in flight
 	version  atomic.Pointer[string] // last seen, "remote:<name>/<version>"
 }
 
