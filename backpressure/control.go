@@ -52,8 +52,7 @@ func (l *Limiter) sample(now time.Time, rtt time.Duration, dropped bool) {
 		return
 	}
 	pressed := l.pressure.Swap(0) > 0
-	queueing := l.base.observe(now, short) > growthRTT
-	newLimit := l.next(now, goodput, drops, pressed && !queueing, l.cpu.Saturated())
+	newLimit := l.next(now, goodput, drops, pressed, l.cpu.Saturated())
 	l.wmu.Unlock()
 
 	l.mu.Lock()
@@ -125,30 +124,4 @@ func (b *bestLimit) observe(now time.Time, goodput, limit float64) float64 {
 		*b = bestLimit{at: now, goodput: goodput, limit: limit}
 	}
 	return b.limit
-}
-
-// growthRTT: the limit grows only while the mean service time of a window
-// is within this multiple of the lowest of the last baseFor. Past that,
-// requests are queueing for something other than the CPU (a fixed pool of
-// workers, a disk, a dependency): more concurrency would only lengthen the
-// queue. Latency never shrinks the limit, which is what ratcheted it down
-// when a group commit was slower with fewer requests in flight; it only
-// stops it growing.
-const (
-	growthRTT = 8.0
-	baseFor   = 30 * time.Second
-)
-
-type baseRTT struct {
-	at  time.Time
-	rtt float64
-}
-
-// observe folds in a window's mean service time and returns its ratio to
-// the lowest within baseFor.
-func (b *baseRTT) observe(now time.Time, rtt float64) float64 {
-	if b.rtt == 0 || rtt <= b.rtt || now.Sub(b.at) > baseFor {
-		b.at, b.rtt = now, max(rtt, 1)
-	}
-	return rtt / b.rtt
 }

@@ -121,7 +121,6 @@ type Limiter struct {
 	win  window
 	est  float64   // the limit as a real number, for smooth steps
 	best bestLimit // the limit of the best goodput lately
-	base baseRTT   // the lowest window service time lately
 }
 
 type window struct {

@@ -365,17 +365,3 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
-
-func TestLimitStopsGrowingWhenRequestsQueueElsewhere(t *testing.T) {
-	c, cpu := newFakeClock(), &cpuSwitch{}
-	l := New(Options{InitialLimit: 20, MaxLimit: 500, Now: c.Now, CPU: cpu})
-	drive(t, l, c, time.Millisecond, 500*time.Millisecond, false, true)
-	// Service time ten times the lowest: requests queue for something
-	// that is not the CPU (a pool, a disk). More of them would only wait.
-	// (The first windows mix both service times.)
-	_, before := drive(t, l, c, 10*time.Millisecond, 300*time.Millisecond, false, true)
-	_, after := drive(t, l, c, 10*time.Millisecond, 2*time.Second, false, true)
-	if after != before {
-		t.Fatalf("limit with demand and a tenfold service time went from %d to %d, want it held", before, after)
-	}
-}

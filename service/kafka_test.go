@@ -68,6 +68,9 @@ func startConfig(t testing.TB, cfg service.Config) *running {
 		}
 	}
 	t.Cleanup(stop)
+	if len(s.Brokers()) == 0 {
+		return &running{Service: s, stop: stop}
+	}
 	select {
 	case <-s.KafkaReady():
 	case <-time.After(30 * time.Second):

@@ -348,6 +348,9 @@ func (s *Service) Brokers() []string { return s.brokers }
 // Store is the velocity store, for tests and tools.
 func (s *Service) Store() *velocity.Store { return s.store }
 
+// Admission is the admission control of POST /score, for tests and tools.
+func (s *Service) Admission() *backpressure.Limiter { return s.limiter }
+
 // Run serves until ctx ends, then stops accepting, drains in-flight
 // requests within ShutdownTimeout and closes the store. It returns nil on a
 // clean shutdown.

@@ -1,0 +1,84 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/fraudscore/scorer/loadtest"
+	"github.com/fraudscore/scorer/service"
+)
+
+// TestAdmissionOnTheRealPipeline drives the whole service (HTTP, admission
+// control, Badger and its group commit) past its capacity and back, and
+// checks what a payment system relies on: no shedding below capacity, even
+// right after an overload, and a limit that does not ratchet below what
+// the load needs. The client runs in the same process, on the same two
+// cores, so the figures are ratios within one run; the overload
+// benchmark (docs/BENCHMARKS.md) measures them with server and load on
+// separate cores. Under -race the service is several times slower and
+// these ratios mean nothing: CI runs it without.
+func TestAdmissionOnTheRealPipeline(t *testing.T) {
+	if raceEnabled {
+		t.Skip("timing ratios; run without -race: go test -run Admission ./service")
+	}
+	r := startConfig(t, service.Config{DataDir: t.TempDir(), KafkaBrokers: "none"})
+	lim := r.Admission()
+	target := loadtest.NewHTTPTarget(loadtest.HTTPConfig{BaseURL: "http://" + r.Addr(), MaxInFlight: 512})
+	defer target.Close()
+	seed := uint64(0)
+	run := func(sched loadtest.Schedule) *loadtest.Report {
+		t.Helper()
+		seed++
+		src := loadtest.NewGenerator(loadtest.GeneratorConfig{Seed: seed, Cards: 20000, RunID: fmt.Sprintf("ov%d", seed)})
+		rep, err := loadtest.Run(context.Background(), loadtest.Config{Schedule: sched, MaxInFlight: 512, Slack: 5 * time.Millisecond}, src, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+
+	// Capacity, as the goodput under load well past it.
+	probe := run(loadtest.Schedule{{Duration: 3 * time.Second, Rate: 30000}})
+	capacity := probe.Throughput
+	t.Logf("capacity (goodput offered 30000/s) %.0f/s, limit %d", capacity, lim.Stats().Limit)
+	if capacity < 200 {
+		t.Fatalf("goodput %.0f/s past capacity: the service collapsed", capacity)
+	}
+
+	low := loadtest.Schedule{{Duration: 4 * time.Second, Rate: 0.8 * capacity}}
+	shedRate := func(rep *loadtest.Report) float64 {
+		return float64(rep.Shed+rep.Errors) / float64(max(rep.Sent, 1))
+	}
+	before := run(low)
+	over := run(loadtest.Schedule{{Duration: 3 * time.Second, Rate: 2 * capacity}})
+	shedBefore := lim.Stats().ShedByReason
+	after := run(low)
+	st := lim.Stats()
+	defer func() {
+		if t.Failed() {
+			for _, s := range after.Timeline {
+				t.Logf("0.8x after: second %d ok %d shed %d p99 %.1fms", s.T, s.OK, s.Shed, s.P99Ms)
+			}
+			t.Logf("sheds by reason: before the 0.8x after %v, at its end %v", shedBefore, st.ShedByReason)
+		}
+	}()
+	t.Logf("0.8x: shed %.3f%%; 2x: goodput %.0f/s shed %.1f%%; 0.8x after: shed %.3f%%; limit %d, service time %v",
+		100*shedRate(before), over.Throughput, 100*shedRate(over), 100*shedRate(after), st.Limit, st.LatencyEstimate)
+	const bound = 0.005 // the benchmark shows 0.1% on separate cores
+	if shedRate(before) > bound {
+		t.Errorf("at 0.8x capacity %.2f%% of requests were shed or failed, want at most %.1f%%", 100*shedRate(before), 100*bound)
+	}
+	if shedRate(after) > bound {
+		t.Errorf("at 0.8x capacity right after 2x, %.2f%% were shed or failed, want at most %.1f%%", 100*shedRate(after), 100*bound)
+	}
+	// Little's law: the load at 0.8x needs that rate times the service
+	// time in flight; a limit below it would shed.
+	if need := 0.8 * capacity * st.LatencyEstimate.Seconds(); float64(st.Limit) < need {
+		t.Errorf("limit %d after the overload, below the %.1f in flight that 0.8x needs", st.Limit, need)
+	}
+	if over.Throughput < 0.5*capacity {
+		t.Errorf("goodput at 2x %.0f/s, under half the capacity %.0f/s", over.Throughput, capacity)
+	}
+}
