@@ -59,7 +59,7 @@ func start(t testing.TB, o options) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	known := append(velocity.Names(store.Definitions()), model.TransactionVariables()...)
+	known := append(store.Features().Names(), model.TransactionVariables()...)
 	rules, err := model.DefaultRules(known)
 	if err != nil {
 		t.Fatal(err)
@@ -357,7 +357,7 @@ func FuzzScoreHandler(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer store.Close()
-	rules, _ := model.DefaultRules(append(velocity.Names(store.Definitions()), model.TransactionVariables()...))
+	rules, _ := model.DefaultRules(append(store.Features().Names(), model.TransactionVariables()...))
 	h := api.New(api.Config{Pipeline: &scoring.Pipeline{Store: store, Engine: model.NewEngine(rules, model.DefaultLogistic(), model.Options{})}, Store: store})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/score", bytes.NewReader(body))

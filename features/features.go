@@ -195,3 +195,8 @@ func (s *Set) finish() {
 	}
 	s.id = xxhash.Sum64String(norm.String())
 }
+
+// EntityIndex returns the index of the named entity ("card_id"), or -1.
+func (s *Set) EntityIndex(name string) int {
+	return slices.IndexFunc(s.entities, func(e Entity) bool { return e.Name == name })
+}

@@ -37,7 +37,7 @@ func TestPanicAfterBeginReleasesTheClaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close(); db.Close() })
-	rules, err := model.DefaultRules(append(velocity.Names(store.Definitions()), model.TransactionVariables()...))
+	rules, err := model.DefaultRules(append(store.Features().Names(), model.TransactionVariables()...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func newPipeline(b *testing.B) (*scoring.Pipeline, func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rules, err := model.DefaultRules(append(velocity.Names(store.Definitions()), model.TransactionVariables()...))
+	rules, err := model.DefaultRules(append(store.Features().Names(), model.TransactionVariables()...))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ import (
 	"github.com/fraudscore/scorer/backpressure"
 	"github.com/fraudscore/scorer/deadletter"
 	"github.com/fraudscore/scorer/diskguard"
+	"github.com/fraudscore/scorer/features"
 	"github.com/fraudscore/scorer/model"
 	"github.com/fraudscore/scorer/scoring"
 	"github.com/fraudscore/scorer/stream"
@@ -54,6 +56,7 @@ type Config struct {
 	AllowedLateness   time.Duration // 2m
 	MaxFutureSkew     time.Duration // 5m
 	DedupRetention    time.Duration // 24h
+	FeaturesFile      string        // feature definitions (YAML); the embedded default when empty
 	RulesFile         string        // embedded default when empty
 	ModelFile         string        // embedded default when empty
 	ModelURL          string        // remote model (Open Inference Protocol); the local model is its fallback
@@ -176,7 +179,14 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if s.db, err = badger.OpenManaged(bopt); err != nil {
 		return nil, fmt.Errorf("open badger: %w", err)
 	}
+	set := features.Default()
+	if cfg.FeaturesFile != "" {
+		if set, err = features.Load(cfg.FeaturesFile); err != nil {
+			return nil, err
+		}
+	}
 	s.store, err = velocity.Open(s.db, velocity.Options{
+		Features:         set,
 		AllowedLateness:  cfg.AllowedLateness,
 		DedupRetention:   cfg.DedupRetention,
 		MaxEventsPerCard: cfg.MaxEventsPerCard,
@@ -194,7 +204,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
-	engine, err := s.buildEngine(cfg, velocity.Names(s.store.Definitions()))
+	engine, err := s.buildEngine(cfg, s.store.Features().Names())
 	if err != nil {
 		return nil, err
 	}
@@ -286,8 +296,13 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	return s, nil
 }
 
-func (s *Service) buildEngine(cfg Config, features []string) (*model.Engine, error) {
-	known := append(features, model.TransactionVariables()...)
+func (s *Service) buildEngine(cfg Config, names []string) (*model.Engine, error) {
+	for _, n := range names {
+		if slices.Contains(model.TransactionVariables(), n) {
+			return nil, fmt.Errorf("features: %q is a transaction variable rules and models already read; name the feature otherwise", n)
+		}
+	}
+	known := append(slices.Clone(names), model.TransactionVariables()...)
 	var rules *model.Rules
 	var err error
 	if cfg.RulesFile != "" {

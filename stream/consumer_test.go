@@ -51,7 +51,7 @@ func setup(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules, _ := model.DefaultRules(append(velocity.Names(store.Definitions()), model.TransactionVariables()...))
+	rules, _ := model.DefaultRules(append(store.Features().Names(), model.TransactionVariables()...))
 	pipe := &scoring.Pipeline{Store: store, Engine: model.NewEngine(rules, model.DefaultLogistic(), model.Options{}), Outbox: ob}
 	dlq := deadletter.NewWriter([]string{broker}, "transactions.dlq")
 	t.Cleanup(func() {

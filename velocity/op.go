@@ -9,6 +9,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fraudscore/scorer/features"
 	"github.com/fraudscore/scorer/fraud"
 )
 
@@ -16,7 +17,7 @@ import (
 // transaction_id's claim; exactly one of Commit or Abort must follow unless
 // Duplicate is true, in which case there is nothing to finish.
 type Op struct {
-	// Features are the card's features with this transaction included.
+	// Features are the transaction's features, with it included.
 	Features fraud.Features
 	// Late is true when the event time was older than the watermark.
 	Late bool
@@ -31,11 +32,18 @@ type Op struct {
 	s       *Store
 	tx      *fraud.Transaction
 	cl      *claim
-	log     *cardLog
-	ev      event
-	persist bool
+	parts   []opPart // one per entity of the transaction
 	deletes [][]byte
 	done    bool
+}
+
+// opPart is what an Op did to one entity's log.
+type opPart struct {
+	key     string // the entity key (see entityKey)
+	log     *entityLog
+	ev      features.Event
+	persist bool // the event is new and kept
+	dup     bool // the event was in the log already
 }
 
 // Entry is an extra key/value written in the same Badger transaction as an
@@ -114,7 +122,8 @@ func (s *Store) BeginStream(ctx context.Context, st *Stream, tx *fraud.Transacti
 	}
 }
 
-// apply adds the event to the card's log and computes the features.
+// apply adds the event to the log of each of the transaction's entities
+// and computes its features.
 func (op *Op) apply(st *Stream) error {
 	s, tx := op.s, op.tx
 	t := eventNanos(tx.EventTime)
@@ -130,58 +139,97 @@ func (op *Op) apply(st *Stream) error {
 		op.Late = true
 		s.stats.late.Add(1)
 	}
-	op.ev = event{
-		t:        t,
-		amount:   tx.Amount,
-		txh:      hashString(tx.ID),
-		merchant: merchantHash(tx.MerchantID),
-		failed:   tx.Status.Failed(),
-	}
-	sh := s.cardShard(tx.CardID)
+	set := s.set
+	vals := make([]float64, set.Len())
+	mask := set.Mask(tx)
 	horizon := s.horizon()
-	card := tx.CardID
-	l, err := s.lockedLog(sh, card)
-	if err != nil {
-		return err
-	}
-	defer sh.mu.Unlock()
-	l.trimBefore(horizon, true, func(e event) { op.deletes = append(op.deletes, eventKey(card, e.t, e.txh)) })
-	if i, dup := l.find(op.ev); dup {
-		// Same card, time and transaction_id already counted (its seen
-		// record expired): count nothing, answer from the state as it is.
-		op.Features = l.compute(s.defs, t, i, make(fraud.Features, 0, len(s.defs)))
-		op.log = l
-		l.pending++
-		return nil
-	}
-	op.persist = t >= horizon
-	if op.persist {
-		// Known before its event can reach Badger, so that no load of this
-		// card skips events that are there.
-		if now := s.opt.Now(); !s.known.mayContain(card, now) {
-			s.known.add(card, now)
+	dropped := false
+	for e := range set.Entities() {
+		key, ok := s.entityKey(e, tx)
+		if !ok {
+			set.Empty(e, vals)
+			continue
 		}
-	}
-	if op.persist {
-		if over := len(l.events) + 1 - s.opt.MaxEventsPerCard; over > 0 {
-			cut := l.events[over-1].t + 1
-			n := l.trimBefore(cut, false, func(e event) { op.deletes = append(op.deletes, eventKey(card, e.t, e.txh)) })
-			s.stats.truncated.Add(int64(n))
-			op.persist = t >= cut
+		part := opPart{key: key, ev: set.Event(e, tx, mask, t)}
+		if err := op.applyEntity(e, &part, horizon, vals); err != nil {
+			op.undo()
+			return err
 		}
-	} else {
+		if !part.persist && !part.dup {
+			dropped = true
+		}
+		op.parts = append(op.parts, part)
+	}
+	if dropped && t < horizon {
 		// Too late for the online state: scored, not kept. The batch
 		// correction picks it up from the log.
 		s.stats.dropped.Add(1)
 	}
-	i := l.insert(op.ev)
-	op.Features = l.compute(s.defs, t, i, make(fraud.Features, 0, len(s.defs)))
-	if !op.persist {
-		l.removeAt(i)
+	set.Stateless(tx, vals)
+	op.Features = set.Named(vals)
+	return nil
+}
+
+// applyEntity adds part's event to entity e's log and computes its
+// features into vals.
+func (op *Op) applyEntity(e int, part *opPart, horizon int64, vals []float64) error {
+	s := op.s
+	sh := s.entityShard(part.key)
+	l, err := s.lockedLog(sh, part.key)
+	if err != nil {
+		return err
 	}
-	op.log = l
+	defer sh.mu.Unlock()
+	key := part.key
+	l.TrimBefore(horizon, true, func(ev features.Event) { op.deletes = append(op.deletes, eventKey(key, ev.T, ev.TxH)) })
+	part.log = l
+	t := part.ev.T
+	if i, dup := l.Find(part.ev); dup {
+		// Same entity, time and transaction_id already counted (its seen
+		// record expired): count nothing, answer from the state as it is.
+		l.Compute(s.set, e, t, i, vals)
+		l.pending++
+		part.dup = true
+		return nil
+	}
+	part.persist = t >= horizon
+	if part.persist {
+		// Known before its event can reach Badger, so that no load of this
+		// entity skips events that are there.
+		if now := s.opt.Now(); !s.known.mayContain(key, now) {
+			s.known.add(key, now)
+		}
+		if over := len(l.Events) + 1 - s.opt.MaxEventsPerCard; over > 0 {
+			cut := l.Events[over-1].T + 1
+			n := l.TrimBefore(cut, false, func(ev features.Event) { op.deletes = append(op.deletes, eventKey(key, ev.T, ev.TxH)) })
+			s.stats.truncated.Add(int64(n))
+			part.persist = t >= cut
+		}
+	}
+	i := l.Insert(part.ev)
+	l.Compute(s.set, e, t, i, vals)
+	if !part.persist {
+		l.RemoveAt(i)
+	}
 	l.pending++
 	return nil
+}
+
+// undo takes the events of an Op that will not be committed back out of
+// memory.
+func (op *Op) undo() {
+	for _, p := range op.parts {
+		sh := op.s.entityShard(p.key)
+		sh.mu.Lock()
+		p.log.pending--
+		if p.persist {
+			if i, ok := p.log.Find(p.ev); ok {
+				p.log.RemoveAt(i)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	op.parts = nil
 }
 
 // lockedLog returns the card's cached log with the shard's lock held,
@@ -189,20 +237,20 @@ func (op *Op) apply(st *Stream) error {
 // loaded copy is used only if no other goroutine cached the card meanwhile
 // and no card of the shard was evicted (one evicted after committing would
 // make the copy stale), else the lookup starts over.
-func (s *Store) lockedLog(sh *cardShard, card string) (*cardLog, error) {
+func (s *Store) lockedLog(sh *entityShard, key string) (*entityLog, error) {
 	for {
 		sh.mu.Lock()
-		if l, ok := sh.m[card]; ok {
+		if l, ok := sh.m[key]; ok {
 			return l, nil
 		}
 		gen := sh.evictions
 		sh.mu.Unlock()
-		loaded, err := s.load(card)
+		loaded, err := s.load(key)
 		if err != nil {
-			return nil, fmt.Errorf("velocity: load card: %w", err)
+			return nil, fmt.Errorf("velocity: load %s: %w", entityName(key), err)
 		}
 		sh.mu.Lock()
-		if l, ok := sh.m[card]; ok {
+		if l, ok := sh.m[key]; ok {
 			return l, nil
 		}
 		if sh.evictions != gen {
@@ -212,14 +260,14 @@ func (s *Store) lockedLog(sh *cardShard, card string) (*cardLog, error) {
 		if len(sh.m) >= s.perShard {
 			s.evictLocked(sh, 1+s.perShard/64)
 		}
-		sh.m[card] = loaded
+		sh.m[key] = loaded
 		return loaded, nil
 	}
 }
 
 // evictLocked drops up to n cards without uncommitted events. Map order is
 // random enough for a cache whose misses cost one prefix read.
-func (s *Store) evictLocked(sh *cardShard, n int) {
+func (s *Store) evictLocked(sh *entityShard, n int) {
 	for k, l := range sh.m {
 		if n == 0 {
 			return
@@ -233,18 +281,15 @@ func (s *Store) evictLocked(sh *cardShard, n int) {
 	}
 }
 
-// load reads a card's events from Badger. A card the known-cards filter
+// load reads an entity's events from Badger. An entity the known filter
 // has never seen has none: it costs no Badger read.
-func (s *Store) load(card string) (*cardLog, error) {
-	if !s.known.mayContain(card, s.opt.Now()) {
-		return &cardLog{}, nil
+func (s *Store) load(key string) (*entityLog, error) {
+	if !s.known.mayContain(key, s.opt.Now()) {
+		return &entityLog{}, nil
 	}
 	s.stats.loads.Add(1)
-	l := &cardLog{}
-	prefix := make([]byte, 0, len(card)+2)
-	prefix = append(prefix, prefixEvent)
-	prefix = append(prefix, card...)
-	prefix = append(prefix, 0)
+	l := &entityLog{}
+	prefix := eventPrefix(key)
 	err := s.db.View(func(txn *badger.Txn) error {
 		o := badger.DefaultIteratorOptions
 		o.Prefix = prefix
@@ -258,14 +303,14 @@ func (s *Store) load(card string) (*cardLog, error) {
 			if len(k) != 16 {
 				continue
 			}
-			e := event{
-				t:   int64(binary.BigEndian.Uint64(k) ^ signBit),
-				txh: binary.BigEndian.Uint64(k[8:]),
+			e := features.Event{
+				T:   int64(binary.BigEndian.Uint64(k) ^ signBit),
+				TxH: binary.BigEndian.Uint64(k[8:]),
 			}
 			if err := item.Value(func(v []byte) error { return decodeEventValue(v, &e) }); err != nil {
 				return err
 			}
-			l.events = append(l.events, e) // keys sort as (time, txhash): already in order
+			l.Events = append(l.Events, e) // keys sort as (time, txhash): already in order
 		}
 		return nil
 	})
@@ -287,8 +332,10 @@ func (op *Op) Commit(ctx context.Context, result []byte, extra ...Entry) error {
 	op.done = true
 	s, tx := op.s, op.tx
 	req := getReq()
-	if op.persist {
-		req.add(eventKey(tx.CardID, op.ev.t, op.ev.txh), encodeEventValue(op.ev), 0)
+	for _, p := range op.parts {
+		if p.persist {
+			req.add(eventKey(p.key, p.ev.T, p.ev.TxH), encodeEventValue(p.ev), 0)
+		}
 	}
 	for _, k := range op.deletes {
 		req.del(k)
@@ -300,17 +347,18 @@ func (op *Op) Commit(ctx context.Context, result []byte, extra ...Entry) error {
 	err := s.submit(req)
 	putReq(req)
 
-	sh := s.cardShard(tx.CardID)
-	sh.mu.Lock()
-	op.log.pending--
-	if err != nil && op.persist {
-		// Nothing of this op reached Badger: take its event back out of
-		// memory, as Abort does. Other ops on the card are unaffected.
-		if i, ok := op.log.find(op.ev); ok {
-			op.log.removeAt(i)
+	if err != nil {
+		// Nothing of this op reached Badger: take its events back out of
+		// memory, as Abort does. Other ops on the entities are unaffected.
+		op.undo()
+	} else {
+		for _, p := range op.parts {
+			sh := s.entityShard(p.key)
+			sh.mu.Lock()
+			p.log.pending--
+			sh.mu.Unlock()
 		}
 	}
-	sh.mu.Unlock()
 	// Even a failed commit may have landed (a lost acknowledgement): the
 	// filter's "maybe" only costs a Badger read on a retry.
 	s.seen.add(tx.ID, s.opt.Now())
@@ -330,17 +378,8 @@ func (op *Op) Abort() {
 		return
 	}
 	op.done = true
-	s, tx := op.s, op.tx
-	sh := s.cardShard(tx.CardID)
-	sh.mu.Lock()
-	op.log.pending--
-	if op.persist {
-		if i, ok := op.log.find(op.ev); ok {
-			op.log.removeAt(i)
-		}
-	}
-	sh.mu.Unlock()
-	s.release(tx.ID, op.cl, nil)
+	op.undo()
+	op.s.release(op.tx.ID, op.cl, nil)
 }
 
 // release removes the claim and wakes its waiters, with the stored result
@@ -355,40 +394,61 @@ func (s *Store) release(id string, c *claim, result []byte) {
 }
 
 // updateStatus applies a later status of a known transaction to the
-// status-dependent features, without counting the transaction again.
+// filtered features (declined, failed), without counting the transaction
+// again. tx has the stored transaction's fields (its fingerprint matched),
+// so its entities are the stored one's.
 func (s *Store) updateStatus(_ context.Context, tx *fraud.Transaction, c *claim, rec seenRecord) (*Op, error) {
-	ev := event{t: rec.t, txh: hashString(tx.ID)}
-	sh := s.cardShard(rec.card)
+	set := s.set
+	mask := set.Mask(tx)
+	txh := features.HashID(tx.ID)
 	req := getReq()
 	defer putReq(req)
-	l, err := s.lockedLog(sh, rec.card)
-	if err != nil {
-		s.release(tx.ID, c, nil)
-		return nil, err
+	type change struct {
+		key  string
+		log  *entityLog
+		ev   features.Event
+		old  uint64
+		done bool
 	}
-	var old bool
-	var at = -1
-	if i, ok := l.find(ev); ok {
-		at = i
-		old = l.events[i].failed
-		l.events[i].failed = tx.Status.Failed()
-		req.add(eventKey(rec.card, ev.t, ev.txh), encodeEventValue(l.events[i]), 0)
+	var changes []change
+	for e := range set.Entities() {
+		key, ok := s.entityKey(e, tx)
+		if !ok {
+			continue
+		}
+		sh := s.entityShard(key)
+		l, err := s.lockedLog(sh, key)
+		if err != nil {
+			for _, ch := range changes {
+				s.restoreMask(ch.key, ch.log, ch.ev, ch.old, ch.done)
+			}
+			s.release(tx.ID, c, nil)
+			return nil, err
+		}
+		ch := change{key: key, log: l, ev: features.Event{T: rec.t, TxH: txh}}
+		if i, ok := l.Find(ch.ev); ok {
+			ch.old, ch.done = l.Events[i].Mask, true
+			l.Events[i].Mask = mask
+			ch.ev = l.Events[i]
+			req.add(eventKey(key, ch.ev.T, ch.ev.TxH), encodeEventValue(ch.ev), 0)
+		}
+		l.pending++
+		sh.mu.Unlock()
+		changes = append(changes, ch)
 	}
-	l.pending++
-	sh.mu.Unlock()
 
 	rec.status = tx.Status
 	req.add(seenKey(tx.ID), encodeSeenRecord(rec), s.opt.DedupRetention)
-	err = s.submit(req)
-
-	sh.mu.Lock()
-	l.pending--
-	if err != nil && at >= 0 {
-		if i, ok := l.find(ev); ok {
-			l.events[i].failed = old
+	err := s.submit(req)
+	for _, ch := range changes {
+		if err != nil {
+			s.restoreMask(ch.key, ch.log, ch.ev, ch.old, ch.done)
 		}
+		sh := s.entityShard(ch.key)
+		sh.mu.Lock()
+		ch.log.pending--
+		sh.mu.Unlock()
 	}
-	sh.mu.Unlock()
 	// The record's retention starts again: so must the filter's.
 	s.seen.add(tx.ID, s.opt.Now())
 	if err != nil {
@@ -399,30 +459,55 @@ func (s *Store) updateStatus(_ context.Context, tx *fraud.Transaction, c *claim,
 	return &Op{Duplicate: true, Stored: rec.result, StatusUpdated: true}, nil
 }
 
+// restoreMask puts back an event's filter mask after a failed update.
+func (s *Store) restoreMask(key string, l *entityLog, ev features.Event, old uint64, changed bool) {
+	if !changed {
+		return
+	}
+	sh := s.entityShard(key)
+	sh.mu.Lock()
+	if i, ok := l.Find(ev); ok {
+		l.Events[i].Mask = old
+	}
+	sh.mu.Unlock()
+}
+
 // Lookup returns the stored result of a transaction_id, if it was seen.
 func (s *Store) Lookup(id string) ([]byte, bool, error) {
 	rec, ok, err := s.lookupSeen(id)
 	return rec.result, ok, err
 }
 
-// FeaturesAt returns a card's features as of at, windows (at-W, at], not
-// counting any new event.
+// FeaturesAt returns the features of a card (the card_id entity's) as of
+// at, windows (at-W, at], not counting any new event. With no feature per
+// card_id it returns none.
 func (s *Store) FeaturesAt(ctx context.Context, card string, at time.Time) (fraud.Features, error) {
-	sh := s.cardShard(card)
+	e := s.set.EntityIndex("card_id")
+	if e < 0 {
+		return fraud.Features{}, nil
+	}
+	key := entityKeyOf(s.set.Entities()[e].Name, card)
+	vals := make([]float64, s.set.Len())
+	sh := s.entityShard(key)
 	sh.mu.Lock()
-	l, ok := sh.m[card]
+	l, ok := sh.m[key]
+	if ok {
+		l.Compute(s.set, e, eventNanos(at), -1, vals)
+	}
 	sh.mu.Unlock()
 	if !ok {
-		var err error
-		if l, err = s.load(card); err != nil {
+		// Not cached: a read must not evict hot entities.
+		loaded, err := s.load(key)
+		if err != nil {
 			return nil, fmt.Errorf("velocity: load card: %w", err)
 		}
-		// Not cached: a read must not evict hot cards.
-		return l.compute(s.defs, eventNanos(at), -1, make(fraud.Features, 0, len(s.defs))), nil
+		loaded.Compute(s.set, e, eventNanos(at), -1, vals)
 	}
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return l.compute(s.defs, eventNanos(at), -1, make(fraud.Features, 0, len(s.defs))), nil
+	var out fraud.Features
+	for _, i := range s.set.OfEntity(e) {
+		out = append(out, fraud.Feature{Name: s.set.Names()[i], Value: vals[i]})
+	}
+	return out, nil
 }
 
 func (s *Store) lookupSeen(id string) (seenRecord, bool, error) {
@@ -448,10 +533,19 @@ func (s *Store) lookupSeen(id string) (seenRecord, bool, error) {
 
 const signBit = 1 << 63
 
-func eventKey(card string, t int64, txh uint64) []byte {
-	k := make([]byte, 0, len(card)+18)
+// eventPrefix is the key prefix of an entity's events:
+// v <entity name> 0x00 <value> 0x00.
+func eventPrefix(key string) []byte {
+	k := make([]byte, 0, len(key)+2)
 	k = append(k, prefixEvent)
-	k = append(k, card...)
+	k = append(k, key...)
+	return append(k, 0)
+}
+
+func eventKey(key string, t int64, txh uint64) []byte {
+	k := make([]byte, 0, len(key)+18)
+	k = append(k, prefixEvent)
+	k = append(k, key...)
 	k = append(k, 0)
 	k = binary.BigEndian.AppendUint64(k, uint64(t)^signBit)
 	return binary.BigEndian.AppendUint64(k, txh)
@@ -463,27 +557,41 @@ func seenKey(id string) []byte {
 	return append(k, id...)
 }
 
-func encodeEventValue(e event) []byte {
-	v := make([]byte, 0, 16)
-	v = binary.AppendVarint(v, e.amount)
-	var flags byte
-	if e.failed {
-		flags |= 1
+// encodeEventValue lays out an event's value: amount (varint), filter
+// mask (uvarint), then the distinct-count hashes (4 bytes each).
+func encodeEventValue(e features.Event) []byte {
+	v := make([]byte, 0, 24)
+	v = binary.AppendVarint(v, e.Amount)
+	v = binary.AppendUvarint(v, e.Mask)
+	n := len(e.Vals)
+	for n > 0 && e.Vals[n-1] == 0 {
+		n--
 	}
-	v = append(v, flags)
-	return binary.BigEndian.AppendUint32(v, e.merchant)
+	for _, h := range e.Vals[:n] {
+		v = binary.BigEndian.AppendUint32(v, h)
+	}
+	return v
 }
 
 var errCorrupt = errors.New("corrupt record")
 
-func decodeEventValue(v []byte, e *event) error {
+func decodeEventValue(v []byte, e *features.Event) error {
 	amount, n := binary.Varint(v)
-	if n <= 0 || len(v) != n+5 {
+	if n <= 0 {
 		return errCorrupt
 	}
-	e.amount = amount
-	e.failed = v[n]&1 != 0
-	e.merchant = binary.BigEndian.Uint32(v[n+1:])
+	mask, m := binary.Uvarint(v[n:])
+	if m <= 0 {
+		return errCorrupt
+	}
+	rest := v[n+m:]
+	if len(rest)%4 != 0 || len(rest)/4 > len(e.Vals) {
+		return errCorrupt
+	}
+	e.Amount, e.Mask = amount, mask
+	for i := 0; i < len(rest)/4; i++ {
+		e.Vals[i] = binary.BigEndian.Uint32(rest[4*i:])
+	}
 	return nil
 }
 

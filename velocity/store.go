@@ -15,13 +15,14 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fraudscore/scorer/features"
 	"github.com/fraudscore/scorer/fraud"
 )
 
-// Key prefixes in Badger. Every key of a card starts with its prefix so
-// that the card loads with one prefix iteration, never a full scan.
+// Key prefixes in Badger. Every key of an entity starts with its prefix so
+// that the entity loads with one prefix iteration, never a full scan.
 const (
-	prefixEvent = 'e' // e <card_id> 0x00 <time:8> <txhash:8> -> amount, flags, merchant
+	prefixEvent = 'v' // v <entity name> 0x00 <value> 0x00 <time:8> <txhash:8> -> amount, filter mask, hashes
 	prefixSeen  = 's' // s <transaction_id> -> seen record with the stored result
 	prefixMeta  = 'm' // m <name> -> store metadata
 )
@@ -29,7 +30,7 @@ const (
 var keyStreamTime = []byte("m/stream_time")
 
 const (
-	cardShards  = 256
+	entityShards = 256
 	claimShards = 1024
 	// maxBatch bounds one group commit, well under Badger's transaction
 	// limit (about 15% of the 64 MiB memtable).
@@ -42,20 +43,20 @@ var ErrClosed = errors.New("velocity: store closed")
 
 // Options configures a Store. Zero values take the defaults in brackets.
 type Options struct {
-	// Definitions are the features to compute [DefaultDefinitions()].
-	Definitions []Definition
+	// Features are the feature definitions [features.Default()].
+	Features *features.Set
 	// AllowedLateness is how far behind stream time an event may be before
 	// it is late [2m].
 	AllowedLateness time.Duration
 	// DedupRetention is how long, in wall-clock time, a transaction_id is
 	// remembered with its result [24h].
 	DedupRetention time.Duration
-	// MaxEventsPerCard bounds the events kept for one card [10000]. Past
-	// it the oldest events are dropped from the online state, so counts of
-	// longer windows saturate for such a card (see the README).
+	// MaxEventsPerCard bounds the events kept for one entity (a card, a
+	// device...) [10000]. Past it the oldest events are dropped from the
+	// online state, so counts of longer windows saturate for it.
 	MaxEventsPerCard int
-	// MaxCachedCards bounds the cards held in memory [1,000,000]; colder
-	// cards are evicted and reloaded from Badger when seen again.
+	// MaxCachedCards bounds the entities held in memory [1,000,000];
+	// colder ones are evicted and reloaded from Badger when seen again.
 	MaxCachedCards int
 	// MaxSeenFilterIDs bounds the in-memory filter that lets new
 	// transaction_ids skip the Badger read of the seen index [16Mi, about
@@ -80,16 +81,15 @@ type Options struct {
 // cached in memory; writes are group-committed, and an Op's Commit returns
 // only when its writes are in Badger. It is safe for concurrent use.
 type Store struct {
-	db        *badger.DB
-	opt       Options
-	defs      []Definition
-	maxWindow int64
-	perShard  int
+	db       *badger.DB
+	opt      Options
+	set      *features.Set
+	perShard int
 
-	cards  [cardShards]cardShard
-	claims [claimShards]claimShard
-	seen   *seenFilter
-	known  *seenFilter // cards that may have events in Badger
+	entities [entityShards]entityShard
+	claims   [claimShards]claimShard
+	seen     *seenFilter
+	known    *seenFilter // entities that may have events in Badger
 
 	streamTime atomic.Int64 // largest event time seen, Unix ns; math.MinInt64 when none
 
@@ -113,9 +113,15 @@ type Store struct {
 	stats storeStats
 }
 
-type cardShard struct {
+// entityLog is one entity's events, guarded by its shard's mutex.
+type entityLog struct {
+	features.Log
+	pending int32 // events applied in memory whose commit has not finished
+}
+
+type entityShard struct {
 	mu        sync.Mutex
-	m         map[string]*cardLog
+	m         map[string]*entityLog
 	evictions uint64 // bumped on every eviction, to detect stale loads
 }
 
@@ -171,11 +177,8 @@ func Open(db *badger.DB, opt Options) (*Store, error) {
 	if err := checkManaged(db); err != nil {
 		return nil, err
 	}
-	if opt.Definitions == nil {
-		opt.Definitions = DefaultDefinitions()
-	}
-	if err := validate(opt.Definitions); err != nil {
-		return nil, fmt.Errorf("velocity: %w", err)
+	if opt.Features == nil {
+		opt.Features = features.Default()
 	}
 	if opt.AllowedLateness <= 0 {
 		opt.AllowedLateness = 2 * time.Minute
@@ -201,16 +204,13 @@ func Open(db *badger.DB, opt Options) (*Store, error) {
 	s := &Store{
 		db:       db,
 		opt:      opt,
-		defs:     opt.Definitions,
-		perShard: max(1, opt.MaxCachedCards/cardShards),
+		set:      opt.Features,
+		perShard: max(1, opt.MaxCachedCards/entityShards),
 		commits:  make(chan *commitReq, 4096),
 		done:     make(chan struct{}),
 	}
-	for _, d := range s.defs {
-		s.maxWindow = max(s.maxWindow, int64(d.Window))
-	}
-	for i := range s.cards {
-		s.cards[i].m = make(map[string]*cardLog)
+	for i := range s.entities {
+		s.entities[i].m = make(map[string]*entityLog)
 	}
 	for i := range s.claims {
 		s.claims[i].m = make(map[string]*claim)
@@ -271,8 +271,8 @@ func Open(db *badger.DB, opt Options) (*Store, error) {
 
 const noTime = -1 << 63
 
-// Definitions returns the feature definitions in use.
-func (s *Store) Definitions() []Definition { return s.defs }
+// Features returns the feature definitions in use.
+func (s *Store) Features() *features.Set { return s.set }
 
 // Close waits for pending commits and stops the committer. Operations begun
 // before Close must be committed or aborted first.
@@ -310,8 +310,8 @@ func (s *Store) Stats() Stats {
 		DroppedLate:  s.stats.dropped.Load(),
 		TruncatedHot: s.stats.truncated.Load(),
 	}
-	for i := range s.cards {
-		sh := &s.cards[i]
+	for i := range s.entities {
+		sh := &s.entities[i]
 		sh.mu.Lock()
 		st.CachedCards += len(sh.m)
 		sh.mu.Unlock()
@@ -349,19 +349,27 @@ var (
 	maxNanoTime = time.Unix(0, 1<<62)
 )
 
-func merchantHash(m string) uint32 {
-	if m == "" {
-		return 0
+// entityKey is the cache and Badger key of entity e of tx: the entity's
+// name and its value, and false when tx has no such entity.
+func (s *Store) entityKey(e int, tx *fraud.Transaction) (string, bool) {
+	v, ok := s.set.Key(e, tx)
+	if !ok {
+		return "", false
 	}
-	h := uint32(xxhash.Sum64String(m))
-	if h == 0 {
-		h = 1
-	}
-	return h
+	return entityKeyOf(s.set.Entities()[e].Name, v), true
 }
 
-func (s *Store) cardShard(card string) *cardShard {
-	return &s.cards[hashString(card)%cardShards]
+func entityKeyOf(name, value string) string { return name + "\x00" + value }
+
+// entityName is the entity part of an entity key, for messages (never
+// the value: it may be a card token).
+func entityName(key string) string {
+	name, _, _ := strings.Cut(key, "\x00")
+	return name
+}
+
+func (s *Store) entityShard(key string) *entityShard {
+	return &s.entities[hashString(key)%entityShards]
 }
 
 func (s *Store) claimShard(id string) *claimShard {
@@ -374,7 +382,7 @@ func (s *Store) horizon() int64 {
 	if st == noTime {
 		return noTime
 	}
-	return st - s.maxWindow - int64(s.opt.AllowedLateness)
+	return st - int64(s.set.Retention()) - int64(s.opt.AllowedLateness)
 }
 
 // advance raises a stream time to t and returns the stream time before.
@@ -461,7 +469,7 @@ func (s *Store) FeatureNames(id uint64) ([]string, bool) {
 // loadFeatureSets reads every known feature set and registers the current
 // one. It runs in Open, before the committer starts.
 func (s *Store) loadFeatureSets() error {
-	names := Names(s.defs)
+	names := s.set.Names()
 	joined := strings.Join(names, "\n")
 	s.featureSet = xxhash.Sum64String(joined)
 	s.featureSets = map[uint64][]string{s.featureSet: names}
@@ -507,8 +515,8 @@ func (s *Store) loadFeatureSets() error {
 // distrust itself (then every miss reads Badger, as without it).
 const knownCardsRetention = 100 * 365 * 24 * time.Hour
 
-// rebuildKnownCards loads the cards that have events in Badger (keys only,
-// one entry per card) into the known-cards filter.
+// rebuildKnownCards loads the entities that have events in Badger (keys
+// only, one entry per entity) into the known-entities filter.
 func (s *Store) rebuildKnownCards() error {
 	gens := (s.opt.MaxSeenFilterIDs*4 + filterGenCap - 1) / filterGenCap
 	s.known = newSeenFilter(knownCardsRetention, gens)
@@ -523,15 +531,15 @@ func (s *Store) rebuildKnownCards() error {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()
-			if len(k) < 18 {
+			if len(k) < 19 {
 				continue
 			}
-			card := k[1 : len(k)-17]
-			if bytes.Equal(card, last) {
+			key := k[1 : len(k)-17]
+			if bytes.Equal(key, last) {
 				continue
 			}
-			last = append(last[:0], card...)
-			s.known.add(string(card), now)
+			last = append(last[:0], key...)
+			s.known.add(string(key), now)
 			n++
 		}
 		return nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fraudscore/scorer/features"
 	"github.com/fraudscore/scorer/fraud"
 	"github.com/fraudscore/scorer/velocity"
 )
@@ -418,19 +419,55 @@ func TestFeaturesAtDoesNotCountANewEvent(t *testing.T) {
 	}
 }
 
-func TestDefinitionsAreValidated(t *testing.T) {
-	db := openDB(t, t.TempDir())
-	defer db.Close()
-	bad := [][]velocity.Definition{
-		{{Name: "x", Entity: "card_id", Agg: velocity.Count}},
-		{{Name: "x", Entity: "merchant", Agg: velocity.Count, Window: time.Minute}},
-		{{Name: "x", Entity: "card_id", Agg: velocity.Sum, Field: "merchant_id", Window: time.Minute}},
-		{{Name: "x", Entity: "card_id", Agg: velocity.Count, Window: time.Minute}, {Name: "x", Entity: "card_id", Agg: velocity.Count, Window: time.Hour}},
+// TestFeaturesOfSeveralEntities: one transaction updates each of its
+// entities (card, device, card+merchant), a transaction without a device
+// gets the empty values of the device's features, and all of it survives a
+// restart.
+func TestFeaturesOfSeveralEntities(t *testing.T) {
+	set, err := features.Parse([]byte(`features:
+  - {name: card_n_1h, entity: card_id, agg: count, window: {type: sliding, size: 1h}}
+  - {name: device_cards_1h, entity: device_id, agg: distinct_count, field: card_id, window: {type: sliding, size: 1h}}
+  - {name: device_since_prev, entity: device_id, agg: seconds_since_prev}
+  - {name: card_merchant_sum_30d, entity: card_id+merchant_id, agg: sum, field: amount, window: {type: sliding, size: 30d}}
+  - {name: hour, stateless: hour_of_day}
+`), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i, defs := range bad {
-		if _, err := velocity.Open(db, velocity.Options{Definitions: defs}); err == nil {
-			t.Errorf("definitions %d accepted, want an error", i)
+	dir := t.TempDir()
+	db := openDB(t, dir)
+	s, err := velocity.Open(db, velocity.Options{Features: set, SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := func(id, card, device, merchant string, at time.Duration, amount int64) fraud.Transaction {
+		return fraud.Transaction{ID: id, CardID: card, DeviceID: device, MerchantID: merchant, Amount: amount,
+			Currency: "USD", EventTime: t0.Add(at)}
+	}
+	score(t, s, tx("a", "card_1", "dev_1", "m1", 0, 100))
+	score(t, s, tx("b", "card_2", "dev_1", "m1", time.Minute, 200))
+	score(t, s, tx("c", "card_1", "", "m1", 2*time.Minute, 300))
+	s.Close()
+	db.Close()
+
+	db = openDB(t, dir)
+	defer db.Close()
+	s, err = velocity.Open(db, velocity.Options{Features: set, SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	op := score(t, s, tx("d", "card_1", "dev_1", "m1", 20*24*time.Hour, 400))
+	want := map[string]float64{"card_n_1h": 1, "device_cards_1h": 1, "device_since_prev": (20*24*time.Hour - time.Minute).Seconds(),
+		"card_merchant_sum_30d": 800, "hour": 12}
+	for name, w := range want {
+		if got := feature(t, op.Features, name); got != w {
+			t.Errorf("%s = %v, want %v", name, got, w)
 		}
+	}
+	op = score(t, s, tx("e", "card_3", "", "", 20*24*time.Hour+time.Second, 1))
+	if got := feature(t, op.Features, "device_since_prev"); got != -1 {
+		t.Errorf("device_since_prev without a device = %v, want -1", got)
 	}
 }
 
