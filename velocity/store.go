@@ -31,7 +31,7 @@ var keyStreamTime = []byte("m/stream_time")
 
 const (
 	entityShards = 256
-	claimShards = 1024
+	claimShards  = 1024
 	// maxBatch bounds one group commit, well under Badger's transaction
 	// limit (about 15% of the 64 MiB memtable).
 	maxBatchOps   = 1024
