@@ -14,6 +14,7 @@ import (
 	"github.com/fraudscore/scorer/alerts"
 	"github.com/fraudscore/scorer/fraud"
 	"github.com/fraudscore/scorer/internal/kafkatest"
+	"github.com/fraudscore/scorer/outbox"
 	"github.com/fraudscore/scorer/velocity"
 )
 
@@ -30,10 +31,11 @@ func TestRelaySkipsAlertsAlreadyOnTheTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	ob, err := alerts.NewOutbox(db, store)
+	box, err := outbox.Open(db, store, alerts.Prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ob := alerts.New(box)
 	// Three alerts in the outbox; the first already reached the topic in a
 	// run that stopped before removing it from the outbox.
 	ctx := alerts.WithTraceparent(context.Background(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
@@ -52,14 +54,14 @@ func TestRelaySkipsAlertsAlreadyOnTheTopic(t *testing.T) {
 	kafkatest.Produce(t, broker, "fraud.alerts", kafka.Message{Key: []byte("card_r"), Value: []byte(`{}`),
 		Headers: []kafka.Header{{Key: "alert_id", Value: []byte(fraud.AlertID("tx-0"))}}})
 
-	relay := alerts.NewRelay(ob, alerts.RelayConfig{Brokers: []string{broker}, Topic: "fraud.alerts",
+	relay := outbox.NewRelay(box, outbox.RelayConfig{Brokers: []string{broker}, Topic: "fraud.alerts", IDHeader: alerts.IDHeader,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { relay.Run(rctx); close(done) }()
 	msgs := kafkatest.WaitFor(t, broker, "fraud.alerts", 3, 30*time.Second)
 	deadline := time.Now().Add(10 * time.Second)
-	for ob.Depth() != 0 && time.Now().Before(deadline) {
+	for box.Depth() != 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond)

@@ -33,6 +33,7 @@ import (
 	"github.com/fraudscore/scorer/diskguard"
 	"github.com/fraudscore/scorer/features"
 	"github.com/fraudscore/scorer/model"
+	"github.com/fraudscore/scorer/outbox"
 	"github.com/fraudscore/scorer/scoring"
 	"github.com/fraudscore/scorer/stream"
 	"github.com/fraudscore/scorer/telemetry"
@@ -131,8 +132,8 @@ type Service struct {
 	broker   *kfake.Cluster
 	brokers  []string
 	topics   chan struct{} // closed once the topics exist
-	outbox   *alerts.Outbox
-	relay    *alerts.Relay
+	outbox   *outbox.Outbox
+	relay    *outbox.Relay
 	consumer *stream.Consumer
 	dlq      *deadletter.Writer
 	tokens   *api.Tokens
@@ -223,11 +224,11 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		return nil, err
 	}
 	if len(s.brokers) > 0 {
-		if s.outbox, err = alerts.NewOutbox(s.db, s.store); err != nil {
+		if s.outbox, err = outbox.Open(s.db, s.store, alerts.Prefix); err != nil {
 			return nil, err
 		}
-		s.pipeline.Outbox = s.outbox
-		s.relay = alerts.NewRelay(s.outbox, alerts.RelayConfig{Brokers: s.brokers, Topic: cfg.TopicAlerts, Logger: cfg.Logger,
+		s.pipeline.Outbox = alerts.New(s.outbox)
+		s.relay = outbox.NewRelay(s.outbox, outbox.RelayConfig{Brokers: s.brokers, Topic: cfg.TopicAlerts, IDHeader: alerts.IDHeader, Logger: cfg.Logger,
 			TracerProvider: s.tel.TracerProvider})
 		s.dlq = deadletter.NewWriter(s.brokers, cfg.TopicDLQ)
 		s.dlq.Logger = cfg.Logger
@@ -458,7 +459,7 @@ func (s *Service) runKafka(ctx context.Context) {
 }
 
 // Relay is the alert relay, nil when Kafka is off.
-func (s *Service) Relay() *alerts.Relay { return s.relay }
+func (s *Service) Relay() *outbox.Relay { return s.relay }
 
 // Consumer is the Kafka consumer, nil when Kafka is off.
 func (s *Service) Consumer() *stream.Consumer { return s.consumer }

@@ -17,6 +17,7 @@ import (
 	"github.com/fraudscore/scorer/deadletter"
 	"github.com/fraudscore/scorer/internal/kafkatest"
 	"github.com/fraudscore/scorer/model"
+	"github.com/fraudscore/scorer/outbox"
 	"github.com/fraudscore/scorer/scoring"
 	"github.com/fraudscore/scorer/velocity"
 )
@@ -24,7 +25,7 @@ import (
 type fixture struct {
 	broker string
 	store  *velocity.Store
-	outbox *alerts.Outbox
+	outbox *outbox.Outbox
 	pipe   *scoring.Pipeline
 	dlq    *deadletter.Writer
 }
@@ -47,12 +48,12 @@ func setup(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ob, err := alerts.NewOutbox(db, store)
+	ob, err := outbox.Open(db, store, alerts.Prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rules, _ := model.DefaultRules(append(store.Features().Names(), model.TransactionVariables()...))
-	pipe := &scoring.Pipeline{Store: store, Engine: model.NewEngine(rules, model.DefaultLogistic(), model.Options{}), Outbox: ob}
+	pipe := &scoring.Pipeline{Store: store, Engine: model.NewEngine(rules, model.DefaultLogistic(), model.Options{}), Outbox: alerts.New(ob)}
 	dlq := deadletter.NewWriter([]string{broker}, "transactions.dlq")
 	t.Cleanup(func() {
 		dlq.Close()

@@ -1,14 +1,21 @@
-// Package alerts turns review and decline decisions into alerts on Kafka,
-// once each: an alert is written to a durable outbox in Badger in the same
-// transaction as its result, and a Relay publishes the outbox to the alerts
-// topic behind a circuit breaker, deleting what the brokers acknowledged.
-package alerts
+// Package outbox publishes messages to Kafka once each, from a durable
+// queue in Badger: a message is written to the outbox in the same Badger
+// transaction as the state it belongs to (a result and its alert, a closed
+// window), and a Relay publishes the outbox to a topic behind a circuit
+// breaker, deleting what the brokers acknowledged, and checking the
+// topic's tail for what an interrupted publish may already have put there.
+//
+//	ob, err := outbox.Open(db, store, 'o')
+//	entry := ob.Entry(outbox.Message{ID: id, Key: key, Value: v})
+//	err = store.Write(ctx, []velocity.Entry{entry}, nil)
+//	ob.Committed([]velocity.Entry{entry})
+//	go outbox.NewRelay(ob, outbox.RelayConfig{Brokers: b, Topic: "fraud.alerts", IDHeader: "alert_id"}).Run(ctx)
+package outbox
 
 import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -16,19 +23,25 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
+	"github.com/segmentio/kafka-go"
 
-	"github.com/fraudscore/scorer/fraud"
 	"github.com/fraudscore/scorer/velocity"
 )
 
-// prefix keys the outbox: o <created:8> <alert_id> -> record. Keys sort by
-// creation time, so the relay publishes in about the order of decisions.
-const prefix = 'o'
+// Message is one message to publish.
+type Message struct {
+	// ID identifies the message, whatever the retries: it goes into the
+	// relay's IDHeader, by which an interrupted publish is recognised on
+	// the topic. It must be unique within the outbox.
+	ID      string
+	Key     []byte
+	Value   []byte
+	Headers []kafka.Header // besides the ID header
+}
 
-// Outbox is the durable queue of alerts not yet acknowledged by Kafka. It
-// implements scoring.Outbox.
+// Outbox is a durable queue of messages not yet acknowledged by Kafka,
+// under one key prefix: <prefix> <created:8> <id> -> record. Keys sort by
+// creation time, so the relay publishes in about the order of creation.
 //
 // The relay reads it from a cursor: every key at or below the cursor has
 // been published and deleted, so a read seeks past them rather than walking
@@ -39,6 +52,7 @@ const prefix = 'o'
 type Outbox struct {
 	db     *badger.DB
 	store  *velocity.Store
+	prefix byte
 	now    func() time.Time
 	notify chan struct{}
 	depth  atomic.Int64
@@ -49,10 +63,10 @@ type Outbox struct {
 	stragglers [][]byte // committed keys the cursor may have passed
 }
 
-// NewOutbox opens the outbox kept in db, written through store. It counts
-// the alerts left from an earlier run.
-func NewOutbox(db *badger.DB, store *velocity.Store) (*Outbox, error) {
-	o := &Outbox{db: db, store: store, now: time.Now, notify: make(chan struct{}, 1)}
+// Open opens the outbox under prefix in db, written through store. It
+// counts the messages left from an earlier run.
+func Open(db *badger.DB, store *velocity.Store, prefix byte) (*Outbox, error) {
+	o := &Outbox{db: db, store: store, prefix: prefix, now: time.Now, notify: make(chan struct{}, 1)}
 	n := 0
 	err := db.View(func(txn *badger.Txn) error {
 		opt := badger.DefaultIteratorOptions
@@ -66,41 +80,20 @@ func NewOutbox(db *badger.DB, store *velocity.Store) (*Outbox, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("alerts: count outbox: %w", err)
+		return nil, fmt.Errorf("outbox %c: count: %w", prefix, err)
 	}
 	o.depth.Store(int64(n))
 	return o, nil
 }
 
-// Depth is the number of alerts waiting to be published.
+// Depth is the number of messages waiting to be published.
 func (o *Outbox) Depth() int64 { return o.depth.Load() }
 
-// Build returns the alert for an alerting result.
-func Build(tx *fraud.Transaction, r *fraud.Result, now time.Time) fraud.Alert {
-	return fraud.Alert{
-		AlertID:       fraud.AlertID(tx.ID),
-		TransactionID: tx.ID,
-		CardID:        tx.CardID,
-		Score:         r.Score,
-		Decision:      r.Decision,
-		Reasons:       r.Reasons,
-		Features:      r.Features,
-		ModelVersion:  r.ModelVersion,
-		EventTime:     tx.EventTime,
-		CreatedAt:     now.UTC(),
-	}
-}
-
-// Entries returns the outbox record for r, to be committed with it.
-func (o *Outbox) Entries(ctx context.Context, tx *fraud.Transaction, r *fraud.Result) ([]velocity.Entry, error) {
-	now := o.now()
-	a := Build(tx, r, now)
-	body, err := json.Marshal(a)
-	if err != nil {
-		return nil, err
-	}
-	rec := record{alertID: a.AlertID, txID: tx.ID, cardID: tx.CardID, traceparent: traceparent(ctx), created: now.UnixNano(), value: body}
-	return []velocity.Entry{{Key: rec.key(), Value: rec.encode()}}, nil
+// Entry returns the outbox entry of m, to be written (velocity.Store.Write,
+// or with an Op's Commit) and then told to Committed.
+func (o *Outbox) Entry(m Message) velocity.Entry {
+	rec := record{id: m.ID, key: m.Key, headers: m.Headers, value: m.Value, created: o.now().UnixNano()}
+	return velocity.Entry{Key: rec.keyIn(o.prefix), Value: rec.encode()}
 }
 
 // Committed is told the entries (from Entries) once they are in Badger. It
@@ -123,50 +116,117 @@ func (o *Outbox) Committed(entries []velocity.Entry) {
 
 // record is one outbox entry.
 type record struct {
-	alertID, txID, cardID, traceparent string
-	created                            int64
-	value                              []byte // the alert JSON
-	k                                  []byte
-	scanned                            bool // read from the cursor, not a straggler
+	id      string
+	key     []byte
+	headers []kafka.Header
+	value   []byte
+	created int64
+	k       []byte
+	scanned bool // read from the cursor, not a straggler
 }
 
-func (r *record) key() []byte {
-	k := make([]byte, 0, 9+len(r.alertID))
+func (r *record) keyIn(prefix byte) []byte {
+	k := make([]byte, 0, 9+len(r.id))
 	k = append(k, prefix)
 	k = binary.BigEndian.AppendUint64(k, uint64(r.created))
-	return append(k, r.alertID...)
+	return append(k, r.id...)
 }
 
+// Record layouts. Version 1, the alerts' before this package, is still
+// read: transaction id, card id and traceparent, then the alert JSON.
+//
+//	v2: 2, id, key, header count, (name, value)..., value   (each length-prefixed but the last)
+const (
+	recordV1 = 1
+	recordV2 = 2
+)
+
 func (r *record) encode() []byte {
-	b := make([]byte, 0, 16+len(r.txID)+len(r.cardID)+len(r.traceparent)+len(r.value))
-	b = append(b, 1)
-	for _, s := range []string{r.txID, r.cardID, r.traceparent} {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
+	n := 16 + len(r.id) + len(r.key) + len(r.value)
+	for _, h := range r.headers {
+		n += 4 + len(h.Key) + len(h.Value)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, recordV2)
+	b = appendBytes(b, []byte(r.id))
+	b = appendBytes(b, r.key)
+	b = binary.AppendUvarint(b, uint64(len(r.headers)))
+	for _, h := range r.headers {
+		b = appendBytes(b, []byte(h.Key))
+		b = appendBytes(b, h.Value)
 	}
 	return append(b, r.value...)
 }
 
-var errCorrupt = errors.New("alerts: corrupt outbox record")
+func appendBytes(b, s []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+var errCorrupt = errors.New("outbox: corrupt record")
 
 func decodeRecord(k, v []byte) (record, error) {
-	if len(k) < 9 || k[0] != prefix || len(v) < 1 || v[0] != 1 {
+	if len(k) < 9 || len(v) < 1 {
 		return record{}, errCorrupt
 	}
-	r := record{created: int64(binary.BigEndian.Uint64(k[1:9])), alertID: string(k[9:]), k: append([]byte(nil), k...)}
-	v = v[1:]
-	var parts [3]string
-	for i := range parts {
-		n, m := binary.Uvarint(v)
-		if m <= 0 || uint64(len(v)-m) < n {
+	r := record{created: int64(binary.BigEndian.Uint64(k[1:9])), k: append([]byte(nil), k...)}
+	d := byteReader{b: v[1:]}
+	switch v[0] {
+	case recordV1:
+		r.id = string(k[9:])
+		txID, cardID, tp := d.next(), d.next(), d.next()
+		r.key = cardID
+		r.headers = []kafka.Header{{Key: "transaction_id", Value: txID}, {Key: "content-type", Value: []byte("application/json")}}
+		if len(tp) > 0 {
+			r.headers = append(r.headers, kafka.Header{Key: "traceparent", Value: tp})
+		}
+	case recordV2:
+		r.id = string(d.next())
+		r.key = d.next()
+		n, m := binary.Uvarint(d.b)
+		if m <= 0 || n > uint64(len(d.b)) {
 			return record{}, errCorrupt
 		}
-		parts[i] = string(v[m : m+int(n)])
-		v = v[m+int(n):]
+		d.b = d.b[m:]
+		for range n {
+			r.headers = append(r.headers, kafka.Header{Key: string(d.next()), Value: d.next()})
+		}
+	default:
+		return record{}, errCorrupt
 	}
-	r.txID, r.cardID, r.traceparent = parts[0], parts[1], parts[2]
-	r.value = append([]byte(nil), v...)
+	if d.bad {
+		return record{}, errCorrupt
+	}
+	r.value = append([]byte(nil), d.b...)
 	return r, nil
+}
+
+type byteReader struct {
+	b   []byte
+	bad bool
+}
+
+// next reads one length-prefixed byte string (a copy).
+func (d *byteReader) next() []byte {
+	n, m := binary.Uvarint(d.b)
+	if m <= 0 || uint64(len(d.b)-m) < n {
+		d.bad = true
+		d.b = nil
+		return nil
+	}
+	s := append([]byte(nil), d.b[m:m+int(n)]...)
+	d.b = d.b[m+int(n):]
+	return s
+}
+
+// header returns the value of the named header of r.
+func (r *record) header(name string) string {
+	for _, h := range r.headers {
+		if h.Key == name {
+			return string(h.Value)
+		}
+	}
+	return ""
 }
 
 // next reads up to n records: the stragglers still in Badger first, then
@@ -203,7 +263,7 @@ func (o *Outbox) next(n int) ([]record, error) {
 			out = append(out, r)
 		}
 		opt := badger.DefaultIteratorOptions
-		opt.Prefix = []byte{prefix}
+		opt.Prefix = []byte{o.prefix}
 		opt.PrefetchSize = n
 		it := txn.NewIterator(opt)
 		defer it.Close()
@@ -312,27 +372,4 @@ func (o *Outbox) remove(ctx context.Context, recs []record) error {
 	}
 	o.depth.Add(-int64(len(recs)))
 	return nil
-}
-
-// traceparentKey is how a caller puts a W3C traceparent on the context for
-// the outbox to carry into the Kafka headers.
-type traceparentKey struct{}
-
-// WithTraceparent returns ctx carrying a W3C traceparent value.
-func WithTraceparent(ctx context.Context, tp string) context.Context {
-	return context.WithValue(ctx, traceparentKey{}, tp)
-}
-
-// traceparent is the W3C trace context of ctx's span (or one set with
-// WithTraceparent), so that alert consumers can join the trace.
-func traceparent(ctx context.Context) string {
-	if tp, ok := ctx.Value(traceparentKey{}).(string); ok {
-		return tp
-	}
-	if !trace.SpanContextFromContext(ctx).IsValid() {
-		return ""
-	}
-	c := propagation.MapCarrier{}
-	propagation.TraceContext{}.Inject(ctx, c)
-	return c["traceparent"]
 }

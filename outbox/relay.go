@@ -1,4 +1,4 @@
-package alerts
+package outbox
 
 import (
 	"context"
@@ -24,26 +24,31 @@ import (
 type RelayConfig struct {
 	Brokers []string
 	Topic   string
-	// BatchSize bounds the alerts sent in one produce [100]; small batches
-	// keep an alert's time to the topic in tens of milliseconds.
+	// IDHeader is the header that carries each message's ID (alert_id),
+	// by which a publish that may have reached the topic is recognised.
+	IDHeader string
+	// Name names the relay's breaker and log lines [Topic].
+	Name string
+	// BatchSize bounds the messages sent in one produce [100]; small
+	// batches keep a message's time to the topic in tens of milliseconds.
 	BatchSize int
 	// OpenFor is how long the breaker stays open before a trial [2s].
 	OpenFor time.Duration
 	// Lookback is how many of the newest messages per partition of the
-	// alerts topic are read, after a failed or interrupted publish, to find
-	// alerts that did reach Kafka so that they are not sent twice [10000].
+	// topic are read, after a failed or interrupted publish, to find
+	// messages that did reach Kafka so that they are not sent twice [10000].
 	Lookback int64
 	Logger   *slog.Logger
 	// TracerProvider records a producer span per publish, linked to the
-	// traces of the decisions it carries [no-op].
+	// traces in the messages' traceparent headers [no-op].
 	TracerProvider trace.TracerProvider
 }
 
-// Relay publishes the outbox to the alerts topic: key card_id, the alert
-// JSON as value, alert_id, transaction_id and the W3C traceparent as
-// headers, with acknowledgement from all in-sync replicas. Failures are
-// retried with backoff behind a circuit breaker; the outbox keeps every
-// alert until Kafka has it, so a broker outage delays alerts and loses none.
+// Relay publishes an outbox to a topic: each message's key, value and
+// headers, plus its ID in IDHeader, with acknowledgement from all in-sync
+// replicas. Failures are retried with backoff behind a circuit breaker; the
+// outbox keeps every message until Kafka has it, so a broker outage delays
+// messages and loses none.
 type Relay struct {
 	cfg    RelayConfig
 	ob     *Outbox
@@ -53,7 +58,7 @@ type Relay struct {
 	tracer trace.Tracer
 
 	// suspect is set when a publish may have partly reached Kafka: before
-	// the next one, the topic's tail is checked for those alert ids.
+	// the next one, the topic's tail is checked for those ids.
 	suspect bool
 
 	published, failures, skipped atomic.Int64
@@ -63,10 +68,10 @@ type Relay struct {
 
 // RelayStats are the relay's counters.
 type RelayStats struct {
-	Published    int64         // alerts acknowledged by Kafka
+	Published    int64         // messages acknowledged by Kafka
 	Failures     int64         // failed publish attempts
-	Skipped      int64         // alerts found already on the topic after a failure
-	Depth        int64         // alerts waiting in the outbox
+	Skipped      int64         // messages found already on the topic after a failure
+	Depth        int64         // messages waiting in the outbox
 	LastLatency  time.Duration // decision to acknowledgement, for the latest batch
 	BreakerState string
 }
@@ -85,10 +90,13 @@ func NewRelay(ob *Outbox, cfg RelayConfig) *Relay {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Name == "" {
+		cfg.Name = cfg.Topic
+	}
 	if cfg.TracerProvider == nil {
 		cfg.TracerProvider = noop.NewTracerProvider()
 	}
-	r := &Relay{cfg: cfg, ob: ob, log: cfg.Logger, suspect: true, tracer: cfg.TracerProvider.Tracer("github.com/fraudscore/scorer/alerts")}
+	r := &Relay{cfg: cfg, ob: ob, log: cfg.Logger, suspect: true, tracer: cfg.TracerProvider.Tracer("github.com/fraudscore/scorer/outbox")}
 	r.w = &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
 		Topic:        cfg.Topic,
@@ -101,7 +109,7 @@ func NewRelay(ob *Outbox, cfg RelayConfig) *Relay {
 		ReadTimeout:  5 * time.Second,
 	}
 	r.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:        "alerts-publish",
+		Name:        cfg.Name + "-publish",
 		MaxRequests: 1,
 		Timeout:     cfg.OpenFor,
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 3 },
@@ -141,7 +149,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			return nil
 		case err != nil:
 			r.failures.Add(1)
-			r.log.Warn("alert publish failed; will retry", "err", err, "depth", r.ob.Depth(), "breaker", r.cb.State().String())
+			r.log.Warn("publish failed; will retry", "topic", r.cfg.Topic, "err", err, "depth", r.ob.Depth(), "breaker", r.cb.State().String())
 			wait := backoff
 			if r.cb.State() == gobreaker.StateOpen {
 				wait = r.cfg.OpenFor
@@ -183,11 +191,11 @@ func (r *Relay) publishOnce(ctx context.Context) (int, error) {
 		// drop what is already on the topic instead of sending it twice.
 		found, err := r.onTopic(ctx, recs)
 		if err != nil {
-			return 0, fmt.Errorf("check topic for published alerts: %w", err)
+			return 0, fmt.Errorf("check topic for published messages: %w", err)
 		}
 		var keep, done []record
 		for _, rec := range recs {
-			if found[rec.alertID] {
+			if found[rec.id] {
 				done = append(done, rec)
 			} else {
 				keep = append(keep, rec)
@@ -209,8 +217,8 @@ func (r *Relay) publishOnce(ctx context.Context) (int, error) {
 	msgs := make([]kafka.Message, len(pending))
 	var links []trace.Link
 	for _, rec := range pending {
-		if rec.traceparent != "" {
-			lctx := propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": rec.traceparent})
+		if tp := rec.header("traceparent"); tp != "" {
+			lctx := propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": tp})
 			links = append(links, trace.Link{SpanContext: trace.SpanContextFromContext(lctx)})
 		}
 	}
@@ -223,15 +231,10 @@ func (r *Relay) publishOnce(ctx context.Context) (int, error) {
 		))
 	defer span.End()
 	for i, rec := range pending {
-		h := []kafka.Header{
-			{Key: "alert_id", Value: []byte(rec.alertID)},
-			{Key: "transaction_id", Value: []byte(rec.txID)},
-			{Key: "content-type", Value: []byte("application/json")},
-		}
-		if rec.traceparent != "" {
-			h = append(h, kafka.Header{Key: "traceparent", Value: []byte(rec.traceparent)})
-		}
-		msgs[i] = kafka.Message{Key: []byte(rec.cardID), Value: rec.value, Headers: h}
+		h := make([]kafka.Header, 0, 1+len(rec.headers))
+		h = append(h, kafka.Header{Key: r.cfg.IDHeader, Value: []byte(rec.id)})
+		h = append(h, rec.headers...)
+		msgs[i] = kafka.Message{Key: rec.key, Value: rec.value, Headers: h}
 	}
 	_, err = r.cb.Execute(func() (struct{}, error) {
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -246,7 +249,7 @@ func (r *Relay) publishOnce(ctx context.Context) (int, error) {
 		}
 		return 0, err
 	}
-	// Acknowledged: an interruption from here on leaves alerts that are on
+	// Acknowledged: an interruption from here on leaves messages that are on
 	// the topic and still in the outbox, which the next run's check finds.
 	if err := r.ob.remove(context.WithoutCancel(ctx), pending); err != nil {
 		r.suspect = true
@@ -261,11 +264,11 @@ func (r *Relay) publishOnce(ctx context.Context) (int, error) {
 }
 
 // onTopic reads the newest Lookback messages of each partition of the
-// alerts topic and reports which of recs' alert ids are there.
+// topic and reports which of recs' ids are there.
 func (r *Relay) onTopic(ctx context.Context, recs []record) (map[string]bool, error) {
 	want := make(map[string]bool, len(recs))
 	for _, rec := range recs {
-		want[rec.alertID] = false
+		want[rec.id] = false
 	}
 	found := map[string]bool{}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -294,7 +297,7 @@ func (r *Relay) onTopic(ctx context.Context, recs []record) (map[string]bool, er
 		}
 		err = scanTail(ctx, pc, r.cfg.Lookback, func(m kafka.Message) {
 			for _, h := range m.Headers {
-				if h.Key == "alert_id" {
+				if h.Key == r.cfg.IDHeader {
 					if _, ok := want[string(h.Value)]; ok {
 						found[string(h.Value)] = true
 					}

@@ -1,4 +1,4 @@
-package alerts
+package outbox
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/segmentio/kafka-go"
 
-	"github.com/fraudscore/scorer/fraud"
 	"github.com/fraudscore/scorer/internal/kafkatest"
 	"github.com/fraudscore/scorer/velocity"
 )
@@ -25,7 +25,7 @@ func openOutbox(t testing.TB) (*Outbox, *velocity.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ob, err := NewOutbox(db, store)
+	ob, err := Open(db, store, 'o')
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,17 +33,12 @@ func openOutbox(t testing.TB) (*Outbox, *velocity.Store) {
 	return ob, store
 }
 
-// entries builds the outbox entries of an alert for tx id, created at at.
+// entries builds the outbox entry of a message with id, created at at.
 func entries(t testing.TB, ob *Outbox, id string, at time.Time) []velocity.Entry {
 	t.Helper()
 	ob.now = func() time.Time { return at }
-	tx := fraud.Transaction{ID: id, CardID: "card_o", Amount: 1, Currency: "USD", EventTime: at}
-	res := fraud.Result{TransactionID: id, Score: 0.9, Decision: fraud.Decline, AlertID: fraud.AlertID(id)}
-	e, err := ob.Entries(context.Background(), &tx, &res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return []velocity.Entry{ob.Entry(Message{ID: id, Key: []byte("card_o"), Value: []byte(`{}`),
+		Headers: []kafka.Header{{Key: "transaction_id", Value: []byte(id)}}})}
 }
 
 func commit(t testing.TB, ob *Outbox, store *velocity.Store, e []velocity.Entry) {
@@ -65,7 +60,7 @@ func TestAlertCommittedBehindTheCursorIsPublished(t *testing.T) {
 	early := entries(t, ob, "early", t0)
 	late := entries(t, ob, "late", t0.Add(time.Second))
 
-	relay := NewRelay(ob, RelayConfig{Brokers: []string{broker}, Topic: "fraud.alerts", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	relay := NewRelay(ob, RelayConfig{Brokers: []string{broker}, Topic: "fraud.alerts", IDHeader: "alert_id", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { relay.Run(ctx); close(done) }()
