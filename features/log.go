@@ -304,3 +304,63 @@ func aggregate(d *Def, slot, bit int, ev []Event) float64 {
 
 // HashID is the identity of a transaction within an entity's log.
 func HashID(id string) uint64 { return xxhash.Sum64String(id) }
+
+// Over returns feature i's value over the events of the log with time in
+// [from, to), but those whose identity (TxH) is in except, and how many of
+// them passed its filter: the value of a closed tumbling or session window
+// (except being the events that came after it closed).
+func (l *Log) Over(s *Set, i int, from, to int64, except ...uint64) (float64, int) {
+	ev := l.Events
+	lo := sort.Search(len(ev), func(j int) bool { return ev[j].T >= from })
+	hi := sort.Search(len(ev), func(j int) bool { return ev[j].T >= to })
+	if len(except) > 0 {
+		kept := make([]Event, 0, hi-lo)
+		for _, e := range ev[lo:hi] {
+			if !slices.Contains(except, e.TxH) {
+				kept = append(kept, e)
+			}
+		}
+		ev, lo, hi = kept, 0, len(kept)
+	}
+	d := &s.defs[i]
+	bit := s.bit[i]
+	n := 0
+	for j := lo; j < hi; j++ {
+		if bit < 0 || ev[j].Mask&(1<<bit) != 0 {
+			n++
+		}
+	}
+	if d.Agg == SincePrev {
+		return 0, n
+	}
+	return aggregate(d, s.slot[i], bit, ev[lo:hi]), n
+}
+
+// SessionOf returns the first and last event times of the session of
+// feature i's window that holds an event at time t, and whether the log
+// has a later event within the gap (the session goes on past t).
+func (l *Log) SessionOf(s *Set, i int, t int64) (first, last int64, goesOn bool) {
+	w := s.defs[i].Window
+	ev := l.Events
+	hi := sort.Search(len(ev), func(j int) bool { return ev[j].T > t })
+	if hi < len(ev) && ev[hi].T-t < int64(w.Gap) {
+		return 0, 0, true
+	}
+	if hi == 0 {
+		return t, t, false
+	}
+	lo := sessionStart(ev[:hi], t, w)
+	return ev[lo].T, ev[hi-1].T, false
+}
+
+// WindowDefs returns, for entity e, the indexes of its features over
+// tumbling or session windows: the windows that close and are emitted.
+func (s *Set) WindowDefs(e int) []int {
+	var out []int
+	for _, i := range s.perEntity[e] {
+		if t := s.defs[i].Window.Type; t == Tumbling || t == Session {
+			out = append(out, i)
+		}
+	}
+	return out
+}

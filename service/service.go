@@ -50,6 +50,8 @@ type Config struct {
 	TopicTransactions string        // transactions
 	TopicAlerts       string        // fraud.alerts
 	TopicDLQ          string        // transactions.dlq
+	TopicWindows      string        // velocity.windows: closed tumbling and session windows
+	TopicLate         string        // transactions.late: events that came for a closed window
 	GroupID           string        // scorer
 	TopicPartitions   int           // 4: partitions of topics created at start-up
 	TopicReplication  int           // 1: replication factor of topics created at start-up
@@ -93,6 +95,8 @@ func (c *Config) defaults() {
 	def(&c.TopicTransactions, "transactions")
 	def(&c.TopicAlerts, "fraud.alerts")
 	def(&c.TopicDLQ, "transactions.dlq")
+	def(&c.TopicWindows, "velocity.windows")
+	def(&c.TopicLate, "transactions.late")
 	def(&c.GroupID, "scorer")
 	if c.Budget <= 0 {
 		c.Budget = 2 * time.Second
@@ -134,6 +138,7 @@ type Service struct {
 	topics   chan struct{} // closed once the topics exist
 	outbox   *outbox.Outbox
 	relay    *outbox.Relay
+	relays   []*outbox.Relay // closed windows, late events
 	consumer *stream.Consumer
 	dlq      *deadletter.Writer
 	tokens   *api.Tokens
@@ -228,6 +233,20 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 			return nil, err
 		}
 		s.pipeline.Outbox = alerts.New(s.outbox)
+		em := &emitter{}
+		if em.windows, err = outbox.Open(s.db, s.store, windowsPrefix); err != nil {
+			return nil, err
+		}
+		if em.late, err = outbox.Open(s.db, s.store, latePrefix); err != nil {
+			return nil, err
+		}
+		s.store.SetEmitter(em)
+		s.relays = []*outbox.Relay{
+			outbox.NewRelay(em.windows, outbox.RelayConfig{Brokers: s.brokers, Topic: cfg.TopicWindows, IDHeader: "window_id",
+				Logger: cfg.Logger, TracerProvider: s.tel.TracerProvider}),
+			outbox.NewRelay(em.late, outbox.RelayConfig{Brokers: s.brokers, Topic: cfg.TopicLate, IDHeader: "transaction_id",
+				Logger: cfg.Logger, TracerProvider: s.tel.TracerProvider}),
+		}
 		s.relay = outbox.NewRelay(s.outbox, outbox.RelayConfig{Brokers: s.brokers, Topic: cfg.TopicAlerts, IDHeader: alerts.IDHeader, Logger: cfg.Logger,
 			TracerProvider: s.tel.TracerProvider})
 		s.dlq = deadletter.NewWriter(s.brokers, cfg.TopicDLQ)
@@ -420,6 +439,8 @@ func (s *Service) runKafka(ctx context.Context) {
 		{Topic: s.cfg.TopicTransactions, NumPartitions: s.cfg.TopicPartitions, ReplicationFactor: s.cfg.TopicReplication},
 		{Topic: s.cfg.TopicAlerts, NumPartitions: s.cfg.TopicPartitions, ReplicationFactor: s.cfg.TopicReplication},
 		{Topic: s.cfg.TopicDLQ, NumPartitions: s.cfg.TopicPartitions, ReplicationFactor: s.cfg.TopicReplication},
+		{Topic: s.cfg.TopicWindows, NumPartitions: s.cfg.TopicPartitions, ReplicationFactor: s.cfg.TopicReplication},
+		{Topic: s.cfg.TopicLate, NumPartitions: s.cfg.TopicPartitions, ReplicationFactor: s.cfg.TopicReplication},
 	}
 	backoff := 500 * time.Millisecond
 	for {
@@ -441,11 +462,13 @@ func (s *Service) runKafka(ctx context.Context) {
 	s.log.Info("kafka ready", "brokers", strings.Join(s.brokers, ","), "transactions", s.cfg.TopicTransactions,
 		"alerts", s.cfg.TopicAlerts, "dlq", s.cfg.TopicDLQ, "group", s.cfg.GroupID)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.relay.Run(ctx)
-	}()
+	for _, r := range append([]*outbox.Relay{s.relay}, s.relays...) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.Run(ctx)
+		}()
+	}
 	for ctx.Err() == nil {
 		if err := s.consumer.Run(ctx); err != nil {
 			s.log.Error("consumer stopped; restarting", "err", err)

@@ -439,7 +439,7 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 // committed in partition order: only up to the first record not yet
 // processed, so a crash redelivers, never skips.
 func (c *Consumer) work(ctx context.Context, r *kafka.Reader, partition int, ch <-chan kafka.Message, stop func()) error {
-	st := c.cfg.Pipeline.Store.NewStream()
+	st := c.cfg.Pipeline.Store.NewStream(partition)
 	pr := c.track(partition)
 	defer c.untrack(partition, pr)
 	type outcome struct {

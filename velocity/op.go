@@ -29,12 +29,15 @@ type Op struct {
 	// was applied to the status-dependent features.
 	StatusUpdated bool
 
-	s       *Store
-	tx      *fraud.Transaction
-	cl      *claim
-	parts   []opPart // one per entity of the transaction
-	deletes [][]byte
-	done    bool
+	s          *Store
+	tx         *fraud.Transaction
+	cl         *claim
+	parts      []opPart // one per entity of the transaction
+	deletes    [][]byte
+	windows    [][]byte // windows to close, see windowKey
+	excluded   [][]byte // closed windows to leave the event out of, see excludedKey
+	lateWindow bool     // the event came for a window already closed
+	done       bool
 }
 
 // opPart is what an Op did to one entity's log.
@@ -132,8 +135,10 @@ func (op *Op) apply(st *Stream) error {
 	// else's live traffic late, or move retention for every card.
 	adv := min(t, s.opt.Now().UnixNano())
 	prev := advance(&s.streamTime, adv)
+	stream := uint16(instanceStream)
 	if st != nil {
 		prev = advance(&st.time, adv)
+		stream = st.id
 	}
 	if prev != noTime && t < prev-int64(s.opt.AllowedLateness) {
 		op.Late = true
@@ -159,6 +164,13 @@ func (op *Op) apply(st *Stream) error {
 			dropped = true
 		}
 		op.parts = append(op.parts, part)
+		if part.persist && s.getEmitter() != nil {
+			if s.windowEntries(e, key, stream, t, prev, part.ev.TxH,
+				func(k []byte) { op.windows = append(op.windows, k) },
+				func(k []byte) { op.excluded = append(op.excluded, k) }) {
+				op.lateWindow = true
+			}
+		}
 	}
 	if dropped && t < horizon {
 		// Too late for the online state: scored, not kept. The batch
@@ -340,12 +352,28 @@ func (op *Op) Commit(ctx context.Context, result []byte, extra ...Entry) error {
 	for _, k := range op.deletes {
 		req.del(k)
 	}
+	for _, k := range op.windows {
+		req.add(k, nil, 0)
+	}
+	for _, k := range op.excluded {
+		req.add(k, nil, 24*time.Hour)
+	}
+	var late []Entry
+	em := s.getEmitter()
+	if op.lateWindow && em != nil {
+		late = []Entry{em.LateEvent(tx)}
+		req.add(late[0].Key, late[0].Value, 0)
+	}
 	req.add(seenKey(tx.ID), encodeSeen(tx, result), s.opt.DedupRetention)
 	for _, e := range extra {
 		req.add(e.Key, e.Value, 0)
 	}
 	err := s.submit(req)
 	putReq(req)
+	if err == nil && late != nil {
+		s.stats.lateForWindow.Add(1)
+		em.Committed(late)
+	}
 
 	if err != nil {
 		// Nothing of this op reached Badger: take its events back out of

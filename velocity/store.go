@@ -75,6 +75,9 @@ type Options struct {
 	WriteGate func(bytes int) error
 	// WriteError, when set, is told about every failed Badger commit.
 	WriteError func(error)
+	// CloseInterval is how often windows are closed, once SetEmitter was
+	// called [100ms].
+	CloseInterval time.Duration
 }
 
 // Store is the velocity state and the seen-transactions index. Hot state is
@@ -92,6 +95,9 @@ type Store struct {
 	known    *seenFilter // entities that may have events in Badger
 
 	streamTime atomic.Int64 // largest event time seen, Unix ns; math.MinInt64 when none
+	streamsMu  sync.Mutex
+	streams    map[uint16]*Stream // Kafka partitions' streams, by id
+	emitter    atomic.Pointer[Emitter]
 
 	mu      sync.RWMutex // guards closed and sends on commits
 	closed  bool
@@ -100,6 +106,7 @@ type Store struct {
 
 	sweepStop chan struct{}
 	sweepDone chan struct{}
+	loops     sync.WaitGroup // background loops besides the sweep
 	closeOnce sync.Once
 
 	ts uint64 // last commit timestamp handed out; committer goroutine only
@@ -149,6 +156,7 @@ func newClaim(tx *fraud.Transaction) *claim {
 
 type storeStats struct {
 	commits, batches, loads, evictions, late, dropped, truncated atomic.Int64
+	windows, lateForWindow                                       atomic.Int64
 }
 
 // Stats are counters for operators.
@@ -161,6 +169,8 @@ type Stats struct {
 	Late          int64 // events older than the watermark
 	DroppedLate   int64 // late events beyond retention, scored but not kept
 	TruncatedHot  int64 // events dropped because a card exceeded MaxEventsPerCard
+	Windows       int64 // tumbling and session windows closed and emitted
+	LateForWindow int64 // events that came for a window already closed
 	StreamTime    time.Time
 	Watermark     time.Time
 	HasStreamTime bool
@@ -215,6 +225,7 @@ func Open(db *badger.DB, opt Options) (*Store, error) {
 	for i := range s.claims {
 		s.claims[i].m = make(map[string]*claim)
 	}
+	s.streams = map[uint16]*Stream{}
 	s.streamTime.Store(noTime)
 	s.ts = db.MaxVersion()
 	err := db.View(func(txn *badger.Txn) error {
@@ -266,10 +277,31 @@ func Open(db *badger.DB, opt Options) (*Store, error) {
 	} else {
 		close(s.sweepDone)
 	}
+	if opt.CloseInterval <= 0 {
+		opt.CloseInterval = 100 * time.Millisecond
+	}
+	s.loops.Add(1)
+	go func() {
+		defer s.loops.Done()
+		s.closeLoop(opt.CloseInterval)
+	}()
 	return s, nil
 }
 
 const noTime = -1 << 63
+
+// SetEmitter makes the store track tumbling and session windows and emit
+// them to e when they close, with copies of events late for a closed
+// window (see CloseWindows). Without one (Kafka off) windows are not
+// tracked; their running values are features all the same.
+func (s *Store) SetEmitter(e Emitter) { s.emitter.Store(&e) }
+
+func (s *Store) getEmitter() Emitter {
+	if p := s.emitter.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // Features returns the feature definitions in use.
 func (s *Store) Features() *features.Set { return s.set }
@@ -280,6 +312,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.sweepStop)
 		<-s.sweepDone
+		s.loops.Wait()
 		s.mu.Lock()
 		s.closed = true
 		close(s.commits)
@@ -302,13 +335,15 @@ func (s *Store) Watermark() (time.Time, bool) {
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
 	st := Stats{
-		Commits:      s.stats.commits.Load(),
-		Batches:      s.stats.batches.Load(),
-		CardLoads:    s.stats.loads.Load(),
-		Evictions:    s.stats.evictions.Load(),
-		Late:         s.stats.late.Load(),
-		DroppedLate:  s.stats.dropped.Load(),
-		TruncatedHot: s.stats.truncated.Load(),
+		Commits:       s.stats.commits.Load(),
+		Batches:       s.stats.batches.Load(),
+		CardLoads:     s.stats.loads.Load(),
+		Evictions:     s.stats.evictions.Load(),
+		Late:          s.stats.late.Load(),
+		DroppedLate:   s.stats.dropped.Load(),
+		TruncatedHot:  s.stats.truncated.Load(),
+		Windows:       s.stats.windows.Load(),
+		LateForWindow: s.stats.lateForWindow.Load(),
 	}
 	for i := range s.entities {
 		sh := &s.entities[i]
@@ -398,18 +433,27 @@ func advance(st *atomic.Int64, t int64) int64 {
 	}
 }
 
-// Stream is a separate stream time for lateness, such as one Kafka
-// partition's: the largest event time seen on it.
+// Stream is a separate stream time for lateness and for closing windows,
+// such as one Kafka partition's: the largest event time seen on it.
 type Stream struct {
+	id   uint16
 	time atomic.Int64
 }
 
-// NewStream returns a stream that has seen nothing yet. It is not seeded
-// from the instance's stream time: one partition may lag another, and its
-// events are not late for that.
-func (s *Store) NewStream() *Stream {
-	st := &Stream{}
+// NewStream returns the stream of a Kafka partition. It is not seeded from
+// the instance's stream time: one partition may lag another, and its
+// events are not late for that. A partition's stream is kept across calls,
+// so that a consumer restarted on it continues its stream time.
+func (s *Store) NewStream(partition int) *Stream {
+	id := uint16(partition + 1)
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if st, ok := s.streams[id]; ok {
+		return st
+	}
+	st := &Stream{id: id}
 	st.time.Store(noTime)
+	s.streams[id] = st
 	return st
 }
 

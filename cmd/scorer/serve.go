@@ -32,6 +32,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.TopicTransactions, "topic-transactions", "transactions", "input topic")
 	fs.StringVar(&c.TopicAlerts, "topic-alerts", "fraud.alerts", "alert topic")
 	fs.StringVar(&c.TopicDLQ, "topic-dlq", "transactions.dlq", "dead-letter topic")
+	fs.StringVar(&c.TopicWindows, "topic-windows", "velocity.windows", "topic of closed tumbling and session windows")
+	fs.StringVar(&c.TopicLate, "topic-late", "transactions.late", "topic of events that came for a closed window")
 	fs.StringVar(&c.GroupID, "group-id", "scorer", "Kafka consumer group")
 	fs.IntVar(&c.TopicPartitions, "topic-partitions", 4, "partitions of the topics created at start-up")
 	fs.IntVar(&c.TopicReplication, "topic-replication", 1, "replication factor of the topics created at start-up")
