@@ -51,9 +51,13 @@ type Config struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 
-	// Tokens, when set, are the bearer tokens required on /score and
-	// /cards/*; health, readiness, metrics and the spec stay open.
+	// Tokens, when set, are the bearer tokens required on /score,
+	// /transactions/* and /cards/*; health, readiness, metrics and the spec
+	// stay open.
 	Tokens *Tokens
+	// AdminTokens are the bearer tokens of /admin/*; without them the
+	// admin endpoints answer 403.
+	AdminTokens *Tokens
 	// Admission, when set, is admission control for POST /score: a cheap
 	// Precheck before the body is read, Acquire once it has been.
 	Admission Admission
@@ -110,6 +114,19 @@ func New(cfg Config) *Handler {
 			}
 			r.With(h.deadline).Post("/score", h.score)
 			r.Get("/cards/{card_id}/velocity", h.velocity)
+			r.Get("/transactions/{transaction_id}", h.transaction)
+		})
+		r.Group(func(r chi.Router) {
+			if cfg.AdminTokens != nil {
+				r.Use(RequireBearer(cfg.AdminTokens))
+			} else {
+				r.Use(func(http.Handler) http.Handler {
+					return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						writeProblem(w, http.StatusForbidden, "Forbidden", "admin endpoints are off: start the service with --admin-tokens-file", nil)
+					})
+				})
+			}
+			r.Post("/admin/velocity/correct", h.correct)
 		})
 		r.Get("/healthz", h.healthz)
 		r.Get("/readyz", h.readyz)

@@ -44,6 +44,8 @@ type options struct {
 	admission api.Admission
 	// writable is the pipeline's write gate.
 	writable func() error
+	// admin are the admin tokens.
+	admin *api.Tokens
 }
 
 func start(t testing.TB, o options) *server {
@@ -70,7 +72,7 @@ func start(t testing.TB, o options) *server {
 	}
 	p := &scoring.Pipeline{Store: store, Engine: model.NewEngine(rules, m, model.Options{}), Writable: o.writable}
 	h := api.New(api.Config{Pipeline: p, Store: store, Now: o.now, MaxBodyBytes: o.maxBody, Tokens: o.tokens,
-		Admission: o.admission,
+		Admission: o.admission, AdminTokens: o.admin,
 		Ready: map[string]api.Check{
 			"store": func(context.Context) error { return nil },
 			"kafka": func(context.Context) error { return api.ErrDisabled },

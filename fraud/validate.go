@@ -415,3 +415,8 @@ func validCountry(s string) bool {
 	r, err := language.ParseRegion(s)
 	return err == nil && r.IsCountry()
 }
+
+// CheckTransactionID returns why s is not an acceptable transaction_id, or
+// "" when it is: for identifiers given elsewhere than in a transaction,
+// such as a path.
+func CheckTransactionID(s string) string { return checkID(s) }

@@ -249,3 +249,17 @@ func (p *Pipeline) revise(ctx context.Context, tx *fraud.Transaction) (fraud.Res
 	res.Duplicate = true
 	return res, res.AppendJSON(make([]byte, 0, 768)), nil
 }
+
+// Lookup returns the stored result of a transaction_id and its JSON, and
+// false when it is not stored (never seen, or its retention ended).
+func (p *Pipeline) Lookup(id string) (fraud.Result, []byte, bool, error) {
+	stored, ok, err := p.Store.Lookup(id)
+	if err != nil || !ok {
+		return fraud.Result{}, nil, false, err
+	}
+	r, err := decodeStored(stored, id, p.Store.FeatureNames)
+	if err != nil {
+		return fraud.Result{}, nil, false, fmt.Errorf("scoring: %s: %w", id, err)
+	}
+	return r, r.AppendJSON(make([]byte, 0, 512)), true, nil
+}

@@ -73,6 +73,7 @@ type Config struct {
 	MaxEventsPerCard  int           // 10,000
 	ShutdownTimeout   time.Duration // 15s
 	AuthTokensFile    string        // bearer tokens; auth is off (with a warning) when empty
+	AdminTokensFile   string        // bearer tokens of /admin/*; admin endpoints are off when empty
 	MaxEventAge       time.Duration // 20 years: how far behind the server clock event_time may be
 	MinFreeDiskMiB    int           // 512: below this much free space under DataDir, new work is refused
 	KafkaStallAfter   time.Duration // 30s: a partition whose processed offset has not moved for this long, with records waiting, makes /readyz 503
@@ -142,6 +143,7 @@ type Service struct {
 	consumer *stream.Consumer
 	dlq      *deadletter.Writer
 	tokens   *api.Tokens
+	admin    *api.Tokens
 	remote   *model.Remote
 	limiter  *backpressure.Limiter
 	tel      *telemetry.Telemetry
@@ -267,6 +269,11 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	} else {
 		s.log.Warn("bearer auth OFF: anyone who reaches the port can score and read velocity; set --auth-tokens-file")
 	}
+	if cfg.AdminTokensFile != "" {
+		if s.admin, err = api.LoadTokens(cfg.AdminTokensFile); err != nil {
+			return nil, fmt.Errorf("admin tokens: %w", err)
+		}
+	}
 	obs, err := newAdmissionObserver(s.tel.MeterProvider)
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
@@ -279,9 +286,10 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	s.handler = api.New(api.Config{
-		Tokens:    s.tokens,
-		Metrics:   s.tel.MetricsHandler,
-		Admission: s.limiter,
+		Tokens:      s.tokens,
+		AdminTokens: s.admin,
+		Metrics:     s.tel.MetricsHandler,
+		Admission:   s.limiter,
 		Instrument: otelhttp.NewMiddleware("scorer",
 			// It records the URL a client sent, before the API can refuse a
 			// card number in it.
@@ -363,15 +371,22 @@ func (s *Service) buildEngine(cfg Config, names []string) (*model.Engine, error)
 // ReloadAuth re-reads the tokens file (on SIGHUP). On error the old tokens
 // stay in force.
 func (s *Service) ReloadAuth() error {
+	var errs []error
+	if s.admin != nil {
+		if err := s.admin.Reload(s.cfg.AdminTokensFile); err != nil {
+			s.log.Error("admin tokens reload failed; keeping the old ones", "err", err)
+			errs = append(errs, err)
+		}
+	}
 	if s.tokens == nil {
-		return errors.New("auth is off: no --auth-tokens-file")
+		return errors.Join(append(errs, errors.New("auth is off: no --auth-tokens-file"))...)
 	}
 	if err := s.tokens.Reload(s.cfg.AuthTokensFile); err != nil {
 		s.log.Error("auth tokens reload failed; keeping the old ones", "err", err)
-		return err
+		return errors.Join(append(errs, err)...)
 	}
 	s.log.Info("auth tokens reloaded", "tokens", s.tokens.Len())
-	return nil
+	return errors.Join(errs...)
 }
 
 // Addr is the bound HTTP address.

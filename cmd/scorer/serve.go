@@ -58,6 +58,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&c.MaxEventsPerCard, "max-events-per-card", 10_000, "events kept per card; past it the oldest are dropped")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for in-flight work")
 	fs.StringVar(&c.AuthTokensFile, "auth-tokens-file", "", "file of accepted bearer tokens, one a line; reloaded on SIGHUP (default: auth off)")
+	fs.StringVar(&c.AdminTokensFile, "admin-tokens-file", "", "file of bearer tokens for /admin/*, one a line; reloaded on SIGHUP (default: admin endpoints off)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	memLimit := fs.Int64("memory-limit-mib", 450, "soft memory limit for the Go runtime in MiB (GOMEMLIMIT wins when set; 0: none)")
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060; off when empty)")

@@ -1,0 +1,148 @@
+package velocity
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/fraudscore/scorer/features"
+	"github.com/fraudscore/scorer/fraud"
+)
+
+// Correction is what Correct changed.
+type Correction struct {
+	Entities int // entities whose log was compared
+	Added    int // events the log had and the online state did not
+	Removed  int // events the online state had and the log did not
+}
+
+// Correct makes the online state of the entities of txs agree with txs
+// (the batch's log of the span), for events at or after from: each such
+// entity's events in [from, now] become exactly those of txs (each
+// transaction_id once), and its events before from stay as they are. It
+// is the nightly correction of what late events made wrong (events that
+// came beyond retention were scored but not kept), safe while the service
+// runs (each entity is changed under its lock, in one Badger commit) and
+// idempotent: a second run with the same log changes nothing. Stored
+// results and emitted windows are history and stay as they were; events
+// older than retention are not kept, as online.
+func (s *Store) Correct(ctx context.Context, from int64, txs []*fraud.Transaction) (Correction, error) {
+	set := s.set
+	byKey := map[string][]features.Event{}
+	var order []string
+	var ents []int
+	seen := map[string]bool{}
+	for _, tx := range txs {
+		if seen[tx.ID] {
+			continue
+		}
+		seen[tx.ID] = true
+		t := eventNanos(tx.EventTime)
+		if t < from {
+			continue
+		}
+		mask := set.Mask(tx)
+		for e := range set.Entities() {
+			key, ok := s.entityKey(e, tx)
+			if !ok {
+				continue
+			}
+			if _, ok := byKey[key]; !ok {
+				order = append(order, key)
+				ents = append(ents, e)
+			}
+			byKey[key] = append(byKey[key], set.Event(e, tx, mask, t))
+		}
+	}
+	var c Correction
+	horizon := s.horizon()
+	for _, key := range order {
+		if err := ctx.Err(); err != nil {
+			return c, err
+		}
+		want := byKey[key]
+		slices.SortFunc(want, func(a, b features.Event) int {
+			if a.Less(b) {
+				return -1
+			}
+			if b.Less(a) {
+				return 1
+			}
+			return 0
+		})
+		added, removed, err := s.correctEntity(key, from, max(horizon, from), want)
+		if err != nil {
+			return c, fmt.Errorf("velocity: correct %s: %w", entityName(key), err)
+		}
+		c.Entities++
+		c.Added += added
+		c.Removed += removed
+	}
+	return c, nil
+}
+
+// correctEntity replaces the events of one entity at or after from with
+// want (sorted), keeping none older than keepFrom.
+func (s *Store) correctEntity(key string, from, keepFrom int64, want []features.Event) (added, removed int, err error) {
+	sh := s.entityShard(key)
+	l, err := s.lockedLog(sh, key)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer sh.mu.Unlock()
+	next := make([]features.Event, 0, len(l.Events)+len(want))
+	has := map[[2]uint64]bool{}
+	for _, e := range l.Events {
+		if e.T < from {
+			next = append(next, e)
+		} else {
+			has[[2]uint64{uint64(e.T), e.TxH}] = true
+		}
+	}
+	req := getReq()
+	defer putReq(req)
+	wanted := map[[2]uint64]bool{}
+	for _, e := range want {
+		if e.T < keepFrom {
+			continue
+		}
+		id := [2]uint64{uint64(e.T), e.TxH}
+		if wanted[id] {
+			continue
+		}
+		wanted[id] = true
+		next = append(next, e)
+		// Rewritten even when present: its mask (a status) may differ.
+		req.add(eventKey(key, e.T, e.TxH), encodeEventValue(e), 0)
+		if !has[id] {
+			added++
+		}
+	}
+	for _, e := range l.Events {
+		if e.T >= from && !wanted[[2]uint64{uint64(e.T), e.TxH}] {
+			req.del(eventKey(key, e.T, e.TxH))
+			removed++
+		}
+	}
+	if len(req.entries) == 0 {
+		return 0, 0, nil
+	}
+	// Known before its events can reach Badger, as in apply.
+	if now := s.opt.Now(); !s.known.mayContain(key, now) {
+		s.known.add(key, now)
+	}
+	if err := s.submit(req); err != nil {
+		return 0, 0, err
+	}
+	slices.SortStableFunc(next, func(a, b features.Event) int {
+		if a.Less(b) {
+			return -1
+		}
+		if b.Less(a) {
+			return 1
+		}
+		return 0
+	})
+	l.Events = next
+	return added, removed, nil
+}
