@@ -2,7 +2,6 @@ package velocity
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -244,94 +243,6 @@ func (op *Op) undo() {
 	op.parts = nil
 }
 
-// lockedLog returns the card's cached log with the shard's lock held,
-// loading it from Badger on a miss. Loading happens outside the lock; the
-// loaded copy is used only if no other goroutine cached the card meanwhile
-// and no card of the shard was evicted (one evicted after committing would
-// make the copy stale), else the lookup starts over.
-func (s *Store) lockedLog(sh *entityShard, key string) (*entityLog, error) {
-	for {
-		sh.mu.Lock()
-		if l, ok := sh.m[key]; ok {
-			return l, nil
-		}
-		gen := sh.evictions
-		sh.mu.Unlock()
-		loaded, err := s.load(key)
-		if err != nil {
-			return nil, fmt.Errorf("velocity: load %s: %w", entityName(key), err)
-		}
-		sh.mu.Lock()
-		if l, ok := sh.m[key]; ok {
-			return l, nil
-		}
-		if sh.evictions != gen {
-			sh.mu.Unlock()
-			continue
-		}
-		if len(sh.m) >= s.perShard {
-			s.evictLocked(sh, 1+s.perShard/64)
-		}
-		sh.m[key] = loaded
-		return loaded, nil
-	}
-}
-
-// evictLocked drops up to n cards without uncommitted events. Map order is
-// random enough for a cache whose misses cost one prefix read.
-func (s *Store) evictLocked(sh *entityShard, n int) {
-	for k, l := range sh.m {
-		if n == 0 {
-			return
-		}
-		if l.pending == 0 {
-			delete(sh.m, k)
-			sh.evictions++
-			s.stats.evictions.Add(1)
-			n--
-		}
-	}
-}
-
-// load reads an entity's events from Badger. An entity the known filter
-// has never seen has none: it costs no Badger read.
-func (s *Store) load(key string) (*entityLog, error) {
-	if !s.known.mayContain(key, s.opt.Now()) {
-		return &entityLog{}, nil
-	}
-	s.stats.loads.Add(1)
-	l := &entityLog{}
-	prefix := eventPrefix(key)
-	err := s.db.View(func(txn *badger.Txn) error {
-		o := badger.DefaultIteratorOptions
-		o.Prefix = prefix
-		o.PrefetchValues = true
-		o.PrefetchSize = 64
-		it := txn.NewIterator(o)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			k := item.Key()[len(prefix):]
-			if len(k) != 16 {
-				continue
-			}
-			e := features.Event{
-				T:   int64(binary.BigEndian.Uint64(k) ^ signBit),
-				TxH: binary.BigEndian.Uint64(k[8:]),
-			}
-			if err := item.Value(func(v []byte) error { return decodeEventValue(v, &e) }); err != nil {
-				return err
-			}
-			l.Events = append(l.Events, e) // keys sort as (time, txhash): already in order
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return l, nil
-}
-
 // Commit stores the result (the JSON to return for duplicates) together
 // with the velocity update and extra entries in one Badger transaction, and
 // returns once they are durable in Badger. It releases the claim: later
@@ -557,70 +468,6 @@ func (s *Store) lookupSeen(id string) (seenRecord, bool, error) {
 		})
 	})
 	return rec, found, err
-}
-
-const signBit = 1 << 63
-
-// eventPrefix is the key prefix of an entity's events:
-// v <entity name> 0x00 <value> 0x00.
-func eventPrefix(key string) []byte {
-	k := make([]byte, 0, len(key)+2)
-	k = append(k, prefixEvent)
-	k = append(k, key...)
-	return append(k, 0)
-}
-
-func eventKey(key string, t int64, txh uint64) []byte {
-	k := make([]byte, 0, len(key)+18)
-	k = append(k, prefixEvent)
-	k = append(k, key...)
-	k = append(k, 0)
-	k = binary.BigEndian.AppendUint64(k, uint64(t)^signBit)
-	return binary.BigEndian.AppendUint64(k, txh)
-}
-
-func seenKey(id string) []byte {
-	k := make([]byte, 0, len(id)+1)
-	k = append(k, prefixSeen)
-	return append(k, id...)
-}
-
-// encodeEventValue lays out an event's value: amount (varint), filter
-// mask (uvarint), then the distinct-count hashes (4 bytes each).
-func encodeEventValue(e features.Event) []byte {
-	v := make([]byte, 0, 24)
-	v = binary.AppendVarint(v, e.Amount)
-	v = binary.AppendUvarint(v, e.Mask)
-	n := len(e.Vals)
-	for n > 0 && e.Vals[n-1] == 0 {
-		n--
-	}
-	for _, h := range e.Vals[:n] {
-		v = binary.BigEndian.AppendUint32(v, h)
-	}
-	return v
-}
-
-var errCorrupt = errors.New("corrupt record")
-
-func decodeEventValue(v []byte, e *features.Event) error {
-	amount, n := binary.Varint(v)
-	if n <= 0 {
-		return errCorrupt
-	}
-	mask, m := binary.Uvarint(v[n:])
-	if m <= 0 {
-		return errCorrupt
-	}
-	rest := v[n+m:]
-	if len(rest)%4 != 0 || len(rest)/4 > len(e.Vals) {
-		return errCorrupt
-	}
-	e.Amount, e.Mask = amount, mask
-	for i := 0; i < len(rest)/4; i++ {
-		e.Vals[i] = binary.BigEndian.Uint32(rest[4*i:])
-	}
-	return nil
 }
 
 // Write stores puts and deletes in one Badger transaction through the
