@@ -58,6 +58,11 @@ type Config struct {
 	// AdminTokens are the bearer tokens of /admin/*; without them the
 	// admin endpoints answer 403.
 	AdminTokens *Tokens
+	// Reload, when set, reloads the model and rules (POST /admin/reload),
+	// returning the active model version and why a reload was refused.
+	Reload func() (string, error)
+	// ModelVersion, when set, reports the active model in /readyz.
+	ModelVersion func() string
 	// Admission, when set, is admission control for POST /score: a cheap
 	// Precheck before the body is read, Acquire once it has been.
 	Admission Admission
@@ -127,6 +132,7 @@ func New(cfg Config) *Handler {
 				})
 			}
 			r.Post("/admin/velocity/correct", h.correct)
+			r.Post("/admin/reload", h.reload)
 		})
 		r.Get("/healthz", h.healthz)
 		r.Get("/readyz", h.readyz)
@@ -282,7 +288,11 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	if !ready {
 		status, code = "not ready", http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+	doc := map[string]any{"status": status, "checks": checks}
+	if h.cfg.ModelVersion != nil {
+		doc["model_version"] = h.cfg.ModelVersion()
+	}
+	writeJSON(w, code, doc)
 }
 
 // recoverer turns a panic into a problem+json 500 and a log line, so that a
@@ -300,4 +310,21 @@ func (h *Handler) recoverer(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// reload answers POST /admin/reload: the model and rules files are read
+// again and, when they load and check, take over; otherwise the active ones
+// stay, and the answer (422) says why.
+func (h *Handler) reload(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.Reload == nil {
+		writeProblem(w, http.StatusNotFound, "Not Found", "reloading is not available", nil)
+		return
+	}
+	version, err := h.cfg.Reload()
+	if err != nil {
+		writeProblemType(w, http.StatusUnprocessableEntity, statusType(http.StatusUnprocessableEntity), "Reload Refused",
+			"the new model or rules were refused, and the active ones ("+version+") keep answering: "+err.Error(), nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"model_version": version})
 }

@@ -169,12 +169,15 @@ func TestSpecLoadsAsOpenAPI31(t *testing.T) {
 		t.Fatalf("kin-openapi does not see the document as 3.1: %q", doc.OpenAPI)
 	}
 	want := map[string][]string{
-		"/score":                    {http.MethodPost},
-		"/cards/{card_id}/velocity": {http.MethodGet},
-		"/healthz":                  {http.MethodGet},
-		"/readyz":                   {http.MethodGet},
-		"/metrics":                  {http.MethodGet},
-		"/openapi.yaml":             {http.MethodGet},
+		"/score":                         {http.MethodPost},
+		"/cards/{card_id}/velocity":      {http.MethodGet},
+		"/transactions/{transaction_id}": {http.MethodGet},
+		"/admin/velocity/correct":        {http.MethodPost},
+		"/admin/reload":                  {http.MethodPost},
+		"/healthz":                       {http.MethodGet},
+		"/readyz":                        {http.MethodGet},
+		"/metrics":                       {http.MethodGet},
+		"/openapi.yaml":                  {http.MethodGet},
 	}
 	if got := doc.Paths.Len(); got != len(want) {
 		t.Errorf("document has %d paths, want %d", got, len(want))

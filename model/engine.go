@@ -99,6 +99,15 @@ func NewEngine(r *Rules, m Model, opt Options) *Engine {
 	return e
 }
 
+// Version is the version of the engine's model, or of its rules when it
+// has none.
+func (e *Engine) Version() string {
+	if e.model != nil {
+		return e.model.Version()
+	}
+	return e.rules.version
+}
+
 // maxLocalFeatures bounds the stack buffer for an in-process Logistic; a
 // larger model still works, with one more allocation.
 const maxLocalFeatures = 16

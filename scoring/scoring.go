@@ -7,6 +7,7 @@ package scoring
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -34,6 +35,9 @@ type Pipeline struct {
 	Budget time.Duration
 	// Outbox, when set, receives every alerting result.
 	Outbox Outbox
+	engine atomic.Pointer[model.Engine] // set by SetEngine; Engine until then
+	shadow atomic.Pointer[model.Engine]
+
 	// Writable, when set, says whether state may be written now; its error
 	// (the disk is nearly full, say) is returned before anything is
 	// counted, so that the caller can refuse the transaction cleanly.
@@ -117,8 +121,11 @@ func (p *Pipeline) ScoreStream(ctx context.Context, st *velocity.Stream, tx *fra
 		}
 	}()
 	mctx, mspan := p.tracer().Start(ctx, "model")
-	out := p.Engine.Score(mctx, model.Input{Tx: tx, Features: op.Features})
+	in := model.Input{Tx: tx, Features: op.Features}
+	eng := p.activeEngine()
+	out := eng.Score(mctx, in)
 	mspan.End()
+	p.scoreShadow(ctx, in, &out)
 	var extra []velocity.Entry
 	if res, extra, err = p.answer(ctx, tx, &out, op.Features, op.Late, nil); err != nil {
 		return fraud.Result{}, nil, err
@@ -227,7 +234,7 @@ func (p *Pipeline) revise(ctx context.Context, tx *fraud.Transaction) (fraud.Res
 		return old, old.AppendJSON(make([]byte, 0, 512)), nil
 	}
 	mctx, mspan := p.tracer().Start(ctx, "model")
-	out := p.Engine.Score(mctx, model.Input{Tx: tx, Features: old.Features})
+	out := p.activeEngine().Score(mctx, model.Input{Tx: tx, Features: old.Features})
 	mspan.End()
 	if out.RulesOnly {
 		rev.Abort()
@@ -262,4 +269,39 @@ func (p *Pipeline) Lookup(id string) (fraud.Result, []byte, bool, error) {
 		return fraud.Result{}, nil, false, fmt.Errorf("scoring: %s: %w", id, err)
 	}
 	return r, r.AppendJSON(make([]byte, 0, 512)), true, nil
+}
+
+// SetEngine swaps in another engine (rules and model): scorings already
+// past choosing theirs finish with the old one, the next ones use e.
+func (p *Pipeline) SetEngine(e *model.Engine) { p.engine.Store(e) }
+
+// SetShadow makes every scoring run a challenger engine too, after the
+// answer is decided: its score and decision never change the answer, they
+// are only compared in metrics (scorer.shadow.*). nil stops it.
+func (p *Pipeline) SetShadow(e *model.Engine) { p.shadow.Store(e) }
+
+func (p *Pipeline) activeEngine() *model.Engine {
+	if e := p.engine.Load(); e != nil {
+		return e
+	}
+	return p.Engine
+}
+
+// ModelVersion is the version of the active model.
+func (p *Pipeline) ModelVersion() string { return p.activeEngine().Version() }
+
+// scoreShadow scores in with the shadow engine, if any, and records how it
+// compares with out.
+func (p *Pipeline) scoreShadow(ctx context.Context, in model.Input, out *model.Output) {
+	sh := p.shadow.Load()
+	if sh == nil || p.ins.shadowAgree == nil {
+		return
+	}
+	so := sh.Score(ctx, in)
+	agree := "true"
+	if so.Decision != out.Decision {
+		agree = "false"
+	}
+	p.ins.shadowAgree.Add(ctx, 1, p.ins.attrs.get("agree", agree))
+	p.ins.shadowShift.Record(ctx, so.Score-out.Score)
 }

@@ -27,6 +27,9 @@ type instruments struct {
 	dups      metric.Int64Counter
 	duration  metric.Float64Histogram
 	attrs     *attrSets
+	// shadow model comparisons
+	shadowAgree metric.Int64Counter
+	shadowShift metric.Float64Histogram
 }
 
 // Instrument makes the pipeline record spans for its stages (velocity,
@@ -61,6 +64,15 @@ func (p *Pipeline) Instrument(tp trace.TracerProvider, mp metric.MeterProvider) 
 	if in.duration, err = m.Float64Histogram("scorer.scoring.duration", metric.WithUnit("s"),
 		metric.WithDescription("Time to score a transaction, store included."),
 		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2)); err != nil {
+		return err
+	}
+	if in.shadowAgree, err = m.Int64Counter("scorer.shadow.decisions", metric.WithUnit("{decision}"),
+		metric.WithDescription("Scorings by the shadow model, by whether its decision agreed with the answer's.")); err != nil {
+		return err
+	}
+	if in.shadowShift, err = m.Float64Histogram("scorer.shadow.score_shift", metric.WithUnit("1"),
+		metric.WithDescription("The shadow model's score minus the answer's."),
+		metric.WithExplicitBucketBoundaries(-0.5, -0.2, -0.1, -0.05, -0.01, 0, 0.01, 0.05, 0.1, 0.2, 0.5)); err != nil {
 		return err
 	}
 	p.ins = in

@@ -87,8 +87,9 @@ func postStatus(t *testing.T, addr string, body []byte) (int, api.Problem) {
 }
 
 type readiness struct {
-	Status string            `json:"status"`
-	Checks map[string]string `json:"checks"`
+	Status       string            `json:"status"`
+	Checks       map[string]string `json:"checks"`
+	ModelVersion string            `json:"model_version"`
 }
 
 func ready(t *testing.T, addr string) (int, readiness) {

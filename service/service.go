@@ -62,6 +62,7 @@ type Config struct {
 	FeaturesFile      string        // feature definitions (YAML); the embedded default when empty
 	RulesFile         string        // embedded default when empty
 	ModelFile         string        // embedded default when empty
+	ShadowModelFile   string        // a challenger scored beside the model, never changing the answer
 	ModelURL          string        // remote model (Open Inference Protocol); the local model is its fallback
 	ModelMaxInFlight  int           // 16: calls in flight to the remote model; more fall back at once
 	MaxConcurrency    int           // 1024: upper bound of the adaptive admission limit
@@ -150,6 +151,7 @@ type Service struct {
 	ownTel   bool
 	disk     *diskguard.Guard
 	handler  *api.Handler
+	reloadMu sync.Mutex
 	ln       net.Listener
 	srv      *http.Server
 }
@@ -212,11 +214,20 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
-	engine, err := s.buildEngine(cfg, s.store.Features().Names())
+	engine, err := s.buildEngine(cfg, cfg.ModelFile)
 	if err != nil {
 		return nil, err
 	}
 	s.pipeline = &scoring.Pipeline{Store: s.store, Engine: engine, Budget: cfg.Budget, Writable: s.disk.Writable}
+	if cfg.ShadowModelFile != "" {
+		shadow, err := s.buildEngine(cfg, cfg.ShadowModelFile)
+		if err != nil {
+			return nil, fmt.Errorf("shadow %w", err)
+		}
+		s.pipeline.SetShadow(shadow)
+		s.log.Info("shadow model: scoring every transaction with a challenger too, never changing the answer",
+			"shadow", shadow.Version(), "active", engine.Version())
+	}
 	if s.tel = cfg.Telemetry; s.tel == nil {
 		if s.tel, err = telemetry.Setup(ctx, telemetry.Config{ServiceName: "scorer", ServiceVersion: cfg.Version}); err != nil {
 			return nil, err
@@ -304,6 +315,8 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		MaxFutureSkew: cfg.MaxFutureSkew,
 		MaxEventAge:   cfg.MaxEventAge,
 		Logger:        cfg.Logger,
+		Reload:        s.Reload,
+		ModelVersion:  func() string { return s.pipeline.ModelVersion() },
 		Ready: map[string]api.Check{
 			"store": func(context.Context) error {
 				if s.db.IsClosed() {
@@ -324,7 +337,29 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	return s, nil
 }
 
-func (s *Service) buildEngine(cfg Config, names []string) (*model.Engine, error) {
+// localModel is what a model file loads as: a model with its own
+// thresholds whose variables can be checked against the features.
+type localModel interface {
+	model.Model
+	model.Thresholder
+	CheckVariables(known []string) error
+}
+
+// loadModel reads a local model file; the embedded default when path is
+// empty.
+func loadModel(path string) (localModel, error) {
+	if path == "" {
+		return model.DefaultLogistic(), nil
+	}
+	return model.LoadLogistic(path)
+}
+
+// buildEngine assembles the rules and the model (modelFile, or the
+// embedded default), checked against the features: each rule and model
+// variable must be a feature or a transaction variable, and the rules'
+// scores must agree with the model's thresholds.
+func (s *Service) buildEngine(cfg Config, modelFile string) (*model.Engine, error) {
+	names := s.store.Features().Names()
 	for _, n := range names {
 		if slices.Contains(model.TransactionVariables(), n) {
 			return nil, fmt.Errorf("features: %q is a transaction variable rules and models already read; name the feature otherwise", n)
@@ -341,11 +376,9 @@ func (s *Service) buildEngine(cfg Config, names []string) (*model.Engine, error)
 	if err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
-	m := model.DefaultLogistic()
-	if cfg.ModelFile != "" {
-		if m, err = model.LoadLogistic(cfg.ModelFile); err != nil {
-			return nil, fmt.Errorf("model: %w", err)
-		}
+	m, err := loadModel(modelFile)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
 	}
 	if err := m.CheckVariables(known); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
@@ -356,16 +389,44 @@ func (s *Service) buildEngine(cfg Config, names []string) (*model.Engine, error)
 	if cfg.ModelURL == "" {
 		return model.NewEngine(rules, m, model.Options{}), nil
 	}
-	remote, err := model.NewRemote(model.RemoteOptions{URL: cfg.ModelURL, MaxInFlight: cfg.ModelMaxInFlight, Logger: cfg.Logger})
+	if s.remote == nil {
+		remote, err := model.NewRemote(model.RemoteOptions{URL: cfg.ModelURL, MaxInFlight: cfg.ModelMaxInFlight, Logger: cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("model url: %w", err)
+		}
+		if err := remote.CheckVariables(known); err != nil {
+			return nil, fmt.Errorf("model url: %w", err)
+		}
+		s.remote = remote
+		s.log.Info("remote model", "url", cfg.ModelURL, "fallback", m.Version())
+	}
+	return model.NewEngine(rules, model.WithFallback(s.remote, m), model.Options{}), nil
+}
+
+// Reload re-reads the rules and model files (on SIGHUP, or POST
+// /admin/reload) and, when they load and check, swaps them in without a
+// restart: requests in flight finish with the old engine, the next ones
+// get the new. On any error the old ones stay in force. It returns the
+// active model version.
+func (s *Service) Reload() (string, error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	engine, err := s.buildEngine(s.cfg, s.cfg.ModelFile)
 	if err != nil {
-		return nil, fmt.Errorf("model url: %w", err)
+		s.log.Error("model and rules reload refused; keeping the active ones", "active", s.pipeline.ModelVersion(), "err", err)
+		return s.pipeline.ModelVersion(), err
 	}
-	if err := remote.CheckVariables(known); err != nil {
-		return nil, fmt.Errorf("model url: %w", err)
+	s.pipeline.SetEngine(engine)
+	if s.cfg.ShadowModelFile != "" {
+		shadow, err := s.buildEngine(s.cfg, s.cfg.ShadowModelFile)
+		if err != nil {
+			s.log.Error("shadow model reload refused; keeping the old one", "err", err)
+		} else {
+			s.pipeline.SetShadow(shadow)
+		}
 	}
-	s.remote = remote
-	s.log.Info("remote model", "url", cfg.ModelURL, "fallback", m.Version())
-	return model.NewEngine(rules, model.WithFallback(remote, m), model.Options{}), nil
+	s.log.Info("model and rules reloaded", "model_version", s.pipeline.ModelVersion())
+	return s.pipeline.ModelVersion(), nil
 }
 
 // ReloadAuth re-reads the tokens file (on SIGHUP). On error the old tokens

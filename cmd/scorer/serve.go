@@ -46,7 +46,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&c.MinFreeDiskMiB, "min-free-disk-mib", 512, "below this much free space under --data-dir, new work is refused until space is freed")
 	fs.StringVar(&c.FeaturesFile, "features", "", "feature definitions file, YAML (default: the embedded nine features of DESIGN.md)")
 	fs.StringVar(&c.RulesFile, "rules", "", "rules file, YAML or JSON (default: embedded rules)")
-	fs.StringVar(&c.ModelFile, "model", "", "logistic-regression model JSON (default: embedded model)")
+	fs.StringVar(&c.ModelFile, "model", "", "model file (default: embedded model); reloaded on SIGHUP and POST /admin/reload")
+	fs.StringVar(&c.ShadowModelFile, "shadow-model", "", "a challenger model file scored beside the model on every transaction, never changing the answer")
 	fs.StringVar(&c.ModelURL, "model-url", "", "remote model base URL speaking the Open Inference Protocol (POST {url}/infer); the local model is the fallback")
 	fs.IntVar(&c.ModelMaxInFlight, "model-max-inflight", model.DefaultRemoteMaxInFlight, "calls in flight to --model-url at once; more are answered by the local fallback at once")
 	fs.IntVar(&c.MaxConcurrency, "max-concurrency", 1024, "upper bound of the adaptive admission limit of POST /score")
@@ -109,6 +110,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 				return
 			case <-hup:
 				s.ReloadAuth()
+				s.Reload()
 			}
 		}
 	}()
