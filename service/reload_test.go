@@ -179,3 +179,42 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Errorf("versions answered: %v", versions)
 	}
 }
+
+// TestShadowModelNeverChangesTheAnswer scores with a challenger that
+// declines everything: the answers are the active model's, and the
+// metrics count the disagreement.
+func TestShadowModelNeverChangesTheAnswer(t *testing.T) {
+	dir := t.TempDir()
+	active, shadow := filepath.Join(dir, "active.json"), filepath.Join(dir, "shadow.json")
+	writeFile(t, active, modelFile("amount-v1", 0.5))
+	writeFile(t, shadow, strings.Replace(modelFile("declines-all", 0.5), `"intercept": -4`, `"intercept": 40`, 1))
+	r := startConfig(t, service.Config{DataDir: filepath.Join(dir, "data"), ModelFile: active, ShadowModelFile: shadow})
+	for i := range 5 {
+		res, _ := r.post(t, txJSON(fmt.Sprintf("shadow-%d", i), fmt.Sprintf("tok_shadowcard%c", 'a'+i), 1000, time.Now().Add(-time.Minute), ""))
+		if res.ModelVersion != "amount-v1" || res.Decision != fraud.Approve {
+			t.Fatalf("answer with a shadow model: %+v", res)
+		}
+	}
+	resp, err := http.Get("http://" + r.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), `scorer_shadow_decisions_total{agree="false"`) {
+		t.Errorf("/metrics has no shadow disagreement:\n%s", grepLines(string(b), "shadow"))
+	}
+	if !strings.Contains(string(b), "scorer_shadow_score_shift") {
+		t.Errorf("/metrics has no shadow score shift")
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -715,12 +715,18 @@ func (s *Service) registerGauges() error {
 			return 0
 		},
 	}
+	g["scorer.windows.closed"] = func() int64 { return s.store.Stats().Windows }
+	g["scorer.windows.late"] = func() int64 { return s.store.Stats().LateForWindow }
+	g["scorer.velocity.dropped_late"] = func() int64 { return s.store.Stats().DroppedLate }
 	g["scorer.admission.limit"] = func() int64 { return int64(s.limiter.Stats().Limit) }
 	g["scorer.admission.inflight"] = func() int64 { return int64(s.limiter.Stats().InFlight) }
 	d := map[string]string{
 		"scorer.admission.limit":       "Current concurrency limit of POST /score.",
 		"scorer.admission.inflight":    "POST /score requests admitted and not yet answered.",
 		"scorer.badger.size":           "Bytes on disk in Badger (LSM and value log).",
+		"scorer.windows.closed":        "Tumbling and session windows closed (and queued for velocity.windows) since start.",
+		"scorer.windows.late":          "Events that came for a window already closed, left out of it and copied to transactions.late, since start.",
+		"scorer.velocity.dropped_late": "Late events beyond retention, scored but not kept in the online state, since start.",
 		"scorer.velocity.cached_cards": "Cards whose velocity state is in memory.",
 		"scorer.disk.free":             "Bytes free on the file system of the data dir, at the last reading.",
 		"scorer.disk.low":              "1 while new work is refused because the data dir's disk is nearly full.",
