@@ -14,6 +14,10 @@ type ghPair struct{ g, h float64 }
 // histogram subtraction is one loop over one type.
 type histBin struct{ g, h, n float64 }
 
+// featHist is one feature's histogram. A fixed-size array indexed by a
+// byte needs no bounds check in the hot loop.
+type featHist [histStride]histBin
+
 // minGain is the least gain a split needs on top of MinSplitGain: a split
 // that gains less than rounding error only adds noise (XGBoost: kRtEps).
 const minGain = 1e-6
@@ -33,9 +37,10 @@ type grower struct {
 	scratch  []int32
 	feats    []int // this tree's features, ascending
 	allFeats []int
-	free     [][]histBin
-	work     [][]histBin // a private histogram per extra goroutine
+	free     [][]featHist
+	work     [][]featHist // a private histogram per extra goroutine
 	losses   []float64
+	partLeft []int // rows sent left by each goroutine of a partition
 
 	nodes   []Node
 	nodeBin []int    // split bin per node: left is bin <= nodeBin
@@ -51,17 +56,19 @@ func newGrower(bd *binned, p *Params, n int) *grower {
 	for j := 0; j < bd.nf; j++ {
 		g.allFeats = append(g.allFeats, j)
 	}
-	g.work = make([][]histBin, p.Threads)
+	g.work = make([][]featHist, p.Threads)
 	for w := 1; w < p.Threads; w++ {
-		g.work[w] = make([]histBin, bd.nf*histStride)
+		g.work[w] = make([]featHist, bd.nf)
 	}
 	g.losses = make([]float64, p.Threads)
+	g.partLeft = make([]int, p.Threads)
 	return g
 }
 
-// gradients computes every row's gradient and hessian at margin and
-// returns the weighted mean logloss there.
-func (g *grower) gradients(y, w, margin []float64) float64 {
+// gradients computes every row's gradient and hessian at margin and, if
+// withLoss, returns the weighted mean logloss there (a log per row that
+// only Progress needs; NaN without it).
+func (g *grower) gradients(y, w, margin []float64, withLoss bool) float64 {
 	clear(g.losses)
 	parallelChunks(len(margin), g.p.Threads, func(part, lo, hi int) {
 		var loss float64
@@ -74,10 +81,15 @@ func (g *grower) gradients(y, w, margin []float64) float64 {
 				p = e / (1 + e)
 			}
 			g.gh[i] = ghPair{g: (p - y[i]) * w[i], h: max(p*(1-p), 1e-16) * w[i]}
-			loss += w[i] * (max(z, 0) - y[i]*z + math.Log1p(e))
+			if withLoss {
+				loss += w[i] * (max(z, 0) - y[i]*z + math.Log1p(e))
+			}
 		}
 		g.losses[part] = loss
 	})
+	if !withLoss {
+		return math.NaN()
+	}
 	var loss, sw float64
 	for _, l := range g.losses {
 		loss += l
@@ -115,16 +127,16 @@ func (g *grower) sampleFeatures(rng *rand.Rand) {
 	slices.Sort(g.feats)
 }
 
-func (g *grower) getHist() []histBin {
+func (g *grower) getHist() []featHist {
 	if n := len(g.free); n > 0 {
 		h := g.free[n-1]
 		g.free = g.free[:n-1]
 		return h
 	}
-	return make([]histBin, g.bd.nf*histStride)
+	return make([]featHist, g.bd.nf)
 }
 
-func (g *grower) putHist(h []histBin) { g.free = append(g.free, h) }
+func (g *grower) putHist(h []featHist) { g.free = append(g.free, h) }
 
 // grow builds a tree on rows (which it reorders) and returns its nodes.
 func (g *grower) grow(rows []int32) []Node {
@@ -141,7 +153,7 @@ func (g *grower) grow(rows []int32) []Node {
 	g.build(rows, h)
 	var tot histBin
 	f := g.feats[0]
-	for _, b := range h[f*histStride : (f+1)*histStride] {
+	for _, b := range &h[f] {
 		tot.g += b.g
 		tot.h += b.h
 		tot.n += b.n
@@ -163,7 +175,7 @@ type split struct {
 // node splits on its own best split until MaxDepth), and depth first keeps
 // only about MaxDepth histograms alive. h is the node's histogram, which
 // expand owns, and s its totals.
-func (g *grower) expand(id, lo, hi, depth int, h []histBin, s histBin) {
+func (g *grower) expand(id, lo, hi, depth int, h []featHist, s histBin) {
 	p := g.p
 	g.nodes[id].Value = -s.g / (s.h + p.Lambda) * p.LearningRate
 	g.nodes[id].Cover = s.h
@@ -224,7 +236,7 @@ func (g *grower) splittable(depth int, s histBin) bool {
 // highest gain, trying both ways for the rows missing the feature. When
 // the node has no missing value of a feature, missing values at prediction
 // follow the side with the larger cover, the likelier guess.
-func (g *grower) bestSplit(h []histBin, s histBin) (split, bool) {
+func (g *grower) bestSplit(h []featHist, s histBin) (split, bool) {
 	p := g.p
 	if s.n < float64(2*p.MinSamplesLeaf) || s.h < 2*p.MinChildWeight {
 		return split{}, false
@@ -253,7 +265,7 @@ func (g *grower) bestSplit(h []histBin, s histBin) (split, bool) {
 		if nb < 2 {
 			continue
 		}
-		hb := h[f*histStride : (f+1)*histStride]
+		hb := &h[f]
 		miss := hb[missingBin]
 		var l histBin
 		for b := 0; b < nb-1; b++ {
@@ -274,9 +286,41 @@ func (g *grower) bestSplit(h []histBin, s histBin) (split, bool) {
 
 // partition reorders rows[lo:hi] so that the rows going left come first,
 // keeping their order (ascending row numbers walk the table forward), and
-// returns where the right side starts.
+// returns where the right side starts. A large range is cut into one chunk
+// per goroutine, each partitioned on its own, and the pieces are then put
+// together with copies.
 func (g *grower) partition(lo, hi, f, bin int, defLeft bool) int {
-	rows := g.rows[lo:hi]
+	rows, scratch := g.rows[lo:hi], g.scratch[lo:hi]
+	n := len(rows)
+	workers := min(g.p.Threads, n/(parallelRows/2))
+	if workers <= 1 {
+		k := g.partitionChunk(rows, scratch, f, bin, defLeft)
+		copy(rows[k:], scratch[:n-k])
+		return lo + k
+	}
+	parallelChunks(n, workers, func(part, a, b int) {
+		g.partLeft[part] = g.partitionChunk(rows[a:b], scratch[a:b], f, bin, defLeft)
+	})
+	// Chunk w's left rows are at the start of its range in rows, its
+	// right rows at the start of its range in scratch. Moving the left
+	// rows down never overwrites a later chunk's: they only shrink.
+	pos := 0
+	for w := range workers {
+		a := n * w / workers
+		pos += copy(rows[pos:], rows[a:a+g.partLeft[w]])
+	}
+	mid := pos
+	for w := range workers {
+		a, b := n*w/workers, n*(w+1)/workers
+		pos += copy(rows[pos:], scratch[a:a+(b-a-g.partLeft[w])])
+	}
+	return lo + mid
+}
+
+// partitionChunk moves the rows going left to the front of rows, in
+// order, and the others to the front of scratch; it returns how many went
+// left.
+func (g *grower) partitionChunk(rows, scratch []int32, f, bin int, defLeft bool) int {
 	nf, bins := g.bd.nf, g.bd.bins
 	k, r := 0, 0
 	for _, row := range rows {
@@ -289,19 +333,18 @@ func (g *grower) partition(lo, hi, f, bin int, defLeft bool) int {
 			rows[k] = row
 			k++
 		} else {
-			g.scratch[r] = row
+			scratch[r] = row
 			r++
 		}
 	}
-	copy(rows[k:], g.scratch[:r])
-	return lo + k
+	return k
 }
 
 // build fills out with the histogram of the rows of seg, over this tree's
 // features, split by row ranges between goroutines that each fill a
 // private histogram; the parts are added up in a fixed order so that a
 // given Threads gives the same model every time.
-func (g *grower) build(seg []int32, out []histBin) {
+func (g *grower) build(seg []int32, out []featHist) {
 	g.clear(out)
 	workers := min(g.p.Threads, len(seg)/(parallelRows/2))
 	if workers <= 1 {
@@ -319,7 +362,7 @@ func (g *grower) build(seg []int32, out []histBin) {
 	for w := 1; w < workers; w++ {
 		src := g.work[w]
 		for _, f := range g.feats {
-			o, s := out[f*histStride:(f+1)*histStride], src[f*histStride:(f+1)*histStride]
+			o, s := &out[f], &src[f]
 			for i := range o {
 				o[i].g += s[i].g
 				o[i].h += s[i].h
@@ -329,26 +372,27 @@ func (g *grower) build(seg []int32, out []histBin) {
 	}
 }
 
-func (g *grower) clear(h []histBin) {
+func (g *grower) clear(h []featHist) {
 	if len(g.feats) == g.bd.nf {
 		clear(h)
 		return
 	}
 	for _, f := range g.feats {
-		clear(h[f*histStride : (f+1)*histStride])
+		h[f] = featHist{}
 	}
 }
 
 // accumulate is the hot loop of training.
-func (g *grower) accumulate(seg []int32, out []histBin) {
+func (g *grower) accumulate(seg []int32, out []featHist) {
 	nf, bins, gh := g.bd.nf, g.bd.bins, g.gh
+	out = out[:nf]
 	if len(g.feats) == nf {
 		for _, r := range seg {
 			p := gh[r]
 			row := bins[int(r)*nf : int(r)*nf+nf]
-			o := out[:len(row)*histStride]
+			o := out[:len(row)]
 			for f, b := range row {
-				e := &o[f*histStride+int(b)]
+				e := &o[f][b]
 				e.g += p.g
 				e.h += p.h
 				e.n++
@@ -361,7 +405,7 @@ func (g *grower) accumulate(seg []int32, out []histBin) {
 		p := gh[r]
 		row := bins[int(r)*nf : int(r)*nf+nf]
 		for _, f := range feats {
-			e := &out[f*histStride+int(row[f])]
+			e := &out[f][row[f]]
 			e.g += p.g
 			e.h += p.h
 			e.n++
@@ -370,9 +414,9 @@ func (g *grower) accumulate(seg []int32, out []histBin) {
 }
 
 // subtract sets parent to parent - child over this tree's features.
-func (g *grower) subtract(parent, child []histBin) {
+func (g *grower) subtract(parent, child []featHist) {
 	for _, f := range g.feats {
-		p, c := parent[f*histStride:(f+1)*histStride], child[f*histStride:(f+1)*histStride]
+		p, c := &parent[f], &child[f]
 		for i := range p {
 			p[i].g -= c[i].g
 			p[i].h -= c[i].h

@@ -204,7 +204,7 @@ func Train(ctx context.Context, train, valid *Dataset, p Params) (*Model, error)
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		loss := g.gradients(train.Labels, w, margin)
+		loss := g.gradients(train.Labels, w, margin, p.Progress != nil)
 		rows := g.sampleRows(rng)
 		g.sampleFeatures(rng)
 		tree := g.grow(rows)
