@@ -108,3 +108,16 @@ func BenchmarkContributions(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkSHAP computes one row's TreeSHAP values over 20 features.
+func BenchmarkSHAP(b *testing.B) {
+	m, rows := benchModel(b)
+	out := make([]float64, 20)
+	b.ResetTimer()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		m.SHAP(rows[i&1023], out)
+		i++
+	}
+}

@@ -102,6 +102,7 @@ func TestImportXGBoostJSON(t *testing.T) {
 		Margin  []float64    `json:"margin"`
 		Prob    []float64    `json:"prob"`
 		Contrib [][]float64  `json:"approx_contribs"` // per feature, then the bias
+		SHAP    [][]float64  `json:"shap_contribs"`
 	}
 	raw, err := os.ReadFile("testdata/xgb_small_expected.json")
 	if err != nil {
@@ -133,6 +134,16 @@ func TestImportXGBoostJSON(t *testing.T) {
 		for j := range out {
 			if math.Abs(out[j]-wc[j]) > 1e-5 {
 				t.Errorf("row %d: contribution of %s %v, XGBoost %v", i, m.Features[j], out[j], wc[j])
+			}
+		}
+		bias = m.SHAP(x, out)
+		ws := want.SHAP[i]
+		if math.Abs(bias-ws[len(out)]) > 1e-5 {
+			t.Errorf("row %d: SHAP bias %v, XGBoost %v", i, bias, ws[len(out)])
+		}
+		for j := range out {
+			if math.Abs(out[j]-ws[j]) > 1e-5 {
+				t.Errorf("row %d: SHAP value of %s %v, XGBoost %v", i, m.Features[j], out[j], ws[j])
 			}
 		}
 	}

@@ -9,8 +9,9 @@ It writes
   compare_expected.json  XGBoost's held-out AUC and logloss for each
                          configuration that TestCompareWithXGBoost trains
   xgb_small.json         a small XGBoost model on the same table, and
-  xgb_small_expected.json  its margins and approximate (Saabas)
-                         contributions on test rows, for TestImportXGBoostJSON.
+  xgb_small_expected.json  its margins, approximate (Saabas) contributions
+                         and TreeSHAP values on test rows, for
+                         TestImportXGBoostJSON.
 The Go tests read these files and need no Python.
 """
 import csv
@@ -101,6 +102,7 @@ def main():
         "margin": [float(v) for v in small.predict(dm, output_margin=True)],
         "prob": [float(v) for v in small.predict(dm)],
         "approx_contribs": [[float(v) for v in r] for r in small.predict(dm, pred_contribs=True, approx_contribs=True)],
+        "shap_contribs": [[float(v) for v in r] for r in small.predict(dm, pred_contribs=True)],
     }
     with open("xgb_small_expected.json", "w") as f:
         json.dump(out, f)
