@@ -38,7 +38,9 @@ type Options struct {
 type Engine struct {
 	rules     *Rules
 	model     Model
-	local     *Logistic   // model, when it is an in-process *Logistic
+	logistic  *Logistic   // model, when it is an in-process *Logistic
+	trees     *Trees      // model, when it is an in-process *Trees
+	local     bool        // one of them is set
 	threshold Thresholder // model, when it has thresholds
 	reserve   time.Duration
 	now       func() time.Time
@@ -81,8 +83,15 @@ func NewEngine(r *Rules, m Model, opt Options) *Engine {
 	if r == nil {
 		panic("model: NewEngine with nil rules")
 	}
-	if l, ok := m.(*Logistic); ok && l == nil {
-		m = nil
+	switch l := m.(type) {
+	case *Logistic:
+		if l == nil {
+			m = nil
+		}
+	case *Trees:
+		if l == nil {
+			m = nil
+		}
 	}
 	e := &Engine{rules: r, model: m, reserve: opt.Reserve, now: opt.Now}
 	if e.reserve == 0 {
@@ -94,7 +103,9 @@ func NewEngine(r *Rules, m Model, opt Options) *Engine {
 	if e.now == nil {
 		e.now = time.Now
 	}
-	e.local, _ = m.(*Logistic)
+	e.logistic, _ = m.(*Logistic)
+	e.trees, _ = m.(*Trees)
+	e.local = e.logistic != nil || e.trees != nil
 	e.threshold, _ = m.(Thresholder)
 	return e
 }
@@ -108,9 +119,9 @@ func (e *Engine) Version() string {
 	return e.rules.version
 }
 
-// maxLocalFeatures bounds the stack buffer for an in-process Logistic; a
+// maxLocalFeatures bounds the stack buffer for an in-process model; a
 // larger model still works, with one more allocation.
-const maxLocalFeatures = 16
+const maxLocalFeatures = 32
 
 // Score never fails: it returns the combined output. When the model errs,
 // is nil, or the ctx deadline is nearer than Reserve (or ctx is done), the
@@ -140,9 +151,13 @@ func (e *Engine) Score(ctx context.Context, in Input) Output {
 		err   error
 	)
 	switch {
-	case e.local != nil && len(e.local.features) <= len(cbuf):
-		pred = e.local.predict(&in, cbuf[:len(e.local.features)])
-	case e.local != nil || !hasDeadline:
+	// In-process models are called by their concrete type, so that cbuf
+	// does not escape through an interface call.
+	case e.logistic != nil && e.logistic.numVars() <= len(cbuf):
+		pred = e.logistic.predict(&in, cbuf[:e.logistic.numVars()])
+	case e.trees != nil && e.trees.numVars() <= len(cbuf):
+		pred = e.trees.predict(&in, cbuf[:e.trees.numVars()])
+	case e.local || !hasDeadline:
 		mpred, err = e.model.Predict(ctx, in)
 		pred = mpred
 	default:

@@ -231,6 +231,8 @@ func (l *Logistic) Predict(ctx context.Context, in Input) (Prediction, error) {
 
 // predict fills buf, which must have len(l.features) elements, and returns
 // it sorted in the Prediction.
+func (l *Logistic) numVars() int { return len(l.features) }
+
 func (l *Logistic) predict(in *Input, buf []Contribution) Prediction {
 	z := l.intercept
 	for i := range l.features {

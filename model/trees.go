@@ -242,6 +242,8 @@ func (t *Trees) Predict(ctx context.Context, in Input) (Prediction, error) {
 	return t.predict(&in, make([]Contribution, len(t.vars))), nil
 }
 
+func (t *Trees) numVars() int { return len(t.vars) }
+
 // predict fills buf, which must have len(t.vars) elements, and returns it
 // sorted in the Prediction.
 func (t *Trees) predict(in *Input, buf []Contribution) Prediction {

@@ -351,7 +351,15 @@ func loadModel(path string) (localModel, error) {
 	if path == "" {
 		return model.DefaultLogistic(), nil
 	}
-	return model.LoadLogistic(path)
+	m, err := model.LoadAny(path)
+	if err != nil {
+		return nil, err
+	}
+	lm, ok := m.(localModel)
+	if !ok {
+		return nil, fmt.Errorf("%s: a %T cannot be checked against the features", path, m)
+	}
+	return lm, nil
 }
 
 // buildEngine assembles the rules and the model (modelFile, or the
