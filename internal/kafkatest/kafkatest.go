@@ -17,10 +17,19 @@ import (
 // dir when dir is not empty, and stops it at the end of the test.
 func Broker(t testing.TB, dir string, port int) (*kfake.Cluster, string) {
 	t.Helper()
-	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(4), kfake.Ports(port)}
+	opts := []kfake.Opt{kfake.Ports(port)}
 	if dir != "" {
 		opts = append(opts, kfake.DataDir(dir))
 	}
+	return BrokerWith(t, opts...)
+}
+
+// BrokerWith starts a one-node kfake cluster (kfake listens on 127.0.0.1)
+// with four partitions a topic and opts (kfake.TLS, kfake.EnableSASL, ...),
+// and stops it at the end of the test.
+func BrokerWith(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, string) {
+	t.Helper()
+	opts = append([]kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(4)}, opts...)
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		t.Fatalf("kfake: %v", err)
