@@ -22,6 +22,7 @@ import (
 	"github.com/fraudscore/scorer/deadletter"
 	"github.com/fraudscore/scorer/fraud"
 	"github.com/fraudscore/scorer/internal/kafkatest"
+	"github.com/fraudscore/scorer/kafkaconn"
 	"github.com/fraudscore/scorer/service"
 )
 
@@ -245,7 +246,7 @@ func TestPoisonRecordsAreDeadLetteredAndReplayed(t *testing.T) {
 	before, _ := kafkatest.ReadAll(context.Background(), r.broker, "transactions")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := deadletter.Replay(ctx, deadletter.ReplayOptions{Brokers: []string{r.broker}, Topic: "transactions.dlq",
+	st, err := deadletter.Replay(ctx, deadletter.ReplayOptions{Kafka: kafkaconn.Plain(r.broker), Topic: "transactions.dlq",
 		Classes: []deadletter.Class{deadletter.Decode}, To: -1, Partition: -1, Out: io.Discard})
 	if err != nil {
 		t.Fatal(err)
