@@ -43,7 +43,9 @@ func startService(t testing.TB, dir, brokers string) *running {
 func startConfig(t testing.TB, cfg service.Config) *running {
 	t.Helper()
 	cfg.HTTPAddr, cfg.EmbeddedKafkaAddr = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := service.New(ctx, cfg)
 	if err != nil {
