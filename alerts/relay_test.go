@@ -14,6 +14,7 @@ import (
 	"github.com/fraudscore/scorer/alerts"
 	"github.com/fraudscore/scorer/fraud"
 	"github.com/fraudscore/scorer/internal/kafkatest"
+	"github.com/fraudscore/scorer/kafkaconn"
 	"github.com/fraudscore/scorer/outbox"
 	"github.com/fraudscore/scorer/velocity"
 )
@@ -54,7 +55,7 @@ func TestRelaySkipsAlertsAlreadyOnTheTopic(t *testing.T) {
 	kafkatest.Produce(t, broker, "fraud.alerts", kafka.Message{Key: []byte("card_r"), Value: []byte(`{}`),
 		Headers: []kafka.Header{{Key: "alert_id", Value: []byte(fraud.AlertID("tx-0"))}}})
 
-	relay := outbox.NewRelay(box, outbox.RelayConfig{Brokers: []string{broker}, Topic: "fraud.alerts", IDHeader: alerts.IDHeader,
+	relay := outbox.NewRelay(box, outbox.RelayConfig{Kafka: kafkaconn.Plain(broker), Topic: "fraud.alerts", IDHeader: alerts.IDHeader,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

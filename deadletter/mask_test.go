@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fraudscore/scorer/deadletter"
+	"github.com/fraudscore/scorer/kafkaconn"
 )
 
 // dlqSet are the dlq.* headers Record adds for failed() at failedAt to a
@@ -131,7 +132,7 @@ func TestRecordWritesAnEmptyValueForANilOne(t *testing.T) {
 func TestReplayStripsPANMasked(t *testing.T) {
 	ctx := testContext(t)
 	addr := broker(t, map[string]int32{"transactions": 4, dlq: 1})
-	w := deadletter.NewWriter([]string{addr}, dlq)
+	w := deadletter.NewWriter(kafkaconn.Plain(addr), dlq)
 	defer w.Close()
 	src := kafka.Message{
 		Topic: "transactions", Partition: 2, Offset: 7,
@@ -147,7 +148,7 @@ func TestReplayStripsPANMasked(t *testing.T) {
 		t.Fatalf("DLQ holds %+v, want one masked record marked dlq.pan_masked", dead)
 	}
 
-	if _, err := deadletter.Replay(ctx, deadletter.ReplayOptions{Brokers: []string{addr}, Topic: dlq, To: -1, Partition: -1}); err != nil {
+	if _, err := deadletter.Replay(ctx, deadletter.ReplayOptions{Kafka: kafkaconn.Plain(addr), Topic: dlq, To: -1, Partition: -1}); err != nil {
 		t.Fatal(err)
 	}
 	got := readAll(t, ctx, addr, "transactions")
@@ -165,7 +166,7 @@ func TestReplayStripsPANMasked(t *testing.T) {
 func TestWriterSendsANilValueAsEmpty(t *testing.T) {
 	ctx := testContext(t)
 	addr := broker(t, map[string]int32{dlq: 1})
-	w := deadletter.NewWriter([]string{addr}, dlq)
+	w := deadletter.NewWriter(kafkaconn.Plain(addr), dlq)
 	defer w.Close()
 	if err := w.Send(ctx, kafka.Message{Topic: "transactions", Key: []byte("card_1")}, failed()); err != nil {
 		t.Fatal(err)

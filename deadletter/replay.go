@@ -1,7 +1,6 @@
 package deadletter
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,14 +8,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/fraudscore/scorer/kafkaconn"
 )
 
 // ReplayOptions selects the dead letters Replay re-drives.
 type ReplayOptions struct {
-	Brokers []string
+	Kafka   *kafkaconn.Cluster
 	Topic   string  // the DLQ topic
 	Classes []Class // empty: all
 	// From and To bound the DLQ offsets replayed, both inclusive, in every
@@ -62,21 +62,20 @@ type ReplayStats struct{ Scanned, Replayed, Skipped int }
 // what was done before it; records of a failed produce are not counted.
 func Replay(ctx context.Context, o ReplayOptions) (ReplayStats, error) {
 	var st ReplayStats
-	if len(o.Brokers) == 0 || o.Topic == "" {
-		return st, errors.New("replay: brokers and topic are required")
+	if o.Kafka == nil || o.Topic == "" {
+		return st, errors.New("replay: cluster and topic are required")
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
-	parts, err := partitions(ctx, o.Brokers, o.Topic, o.Partition)
+	parts, err := partitions(ctx, o.Kafka, o.Topic, o.Partition)
 	if err != nil {
 		return st, fmt.Errorf("replay %s: %w", o.Topic, err)
 	}
 
-	d := &kafka.Dialer{Timeout: 10 * time.Second}
 	spans := make([]span, 0, len(parts))
 	for _, p := range parts {
-		first, last, err := offsets(ctx, d, p)
+		first, last, err := o.Kafka.Offsets(ctx, p)
 		if err != nil {
 			return st, fmt.Errorf("replay %s/%d: offsets: %w", o.Topic, p.ID, err)
 		}
@@ -87,28 +86,24 @@ func Replay(ctx context.Context, o ReplayOptions) (ReplayStats, error) {
 		spans = append(spans, s)
 	}
 
-	r := &replayer{o: o, d: d, st: &st}
+	r := &replayer{o: o, st: &st}
 	if !o.DryRun {
-		hash := &kafka.Hash{}
-		r.w = &kafka.Writer{
-			Addr: kafka.TCP(o.Brokers...),
-			// Back to the source partition when it still exists.
-			Balancer: kafka.BalancerFunc(func(m kafka.Message, partitions ...int) int {
-				if slices.Contains(partitions, m.Partition) {
-					return m.Partition
-				}
-				return hash.Balance(m, partitions...)
-			}),
-			RequiredAcks: kafka.RequireAll,
-			BatchTimeout: time.Millisecond,
-		}
+		// No topic: each record names its own (the source topic).
+		r.w = o.Kafka.Writer("")
+		hash := r.w.Balancer
+		// Back to the source partition when it still exists.
+		r.w.Balancer = kafka.BalancerFunc(func(m kafka.Message, partitions ...int) int {
+			if slices.Contains(partitions, m.Partition) {
+				return m.Partition
+			}
+			return hash.Balance(m, partitions...)
+		})
+		r.w.RequiredAcks = kafka.RequireAll
 		defer r.w.Close() // WriteMessages has returned for every record: nothing is pending
 	}
 	for _, s := range spans {
-		if s.start >= s.stop {
-			continue // nothing selected: no fetch, so no wait on an empty partition
-		}
-		if err := r.partition(ctx, s); err != nil {
+		// A batch at a time: each is read whole before it is produced.
+		if err := o.Kafka.Read(ctx, s.p, s.start, s.stop, func(msgs []kafka.Message) error { return r.batch(ctx, msgs) }); err != nil {
 			return st, fmt.Errorf("replay %s/%d: %w", o.Topic, s.p.ID, err)
 		}
 	}
@@ -122,23 +117,14 @@ type span struct {
 }
 
 // partitions returns the partitions of topic, sorted, or only partition
-// only when only >= 0. It asks for metadata without auto-creation, so a
-// mistyped topic is an error rather than a new empty topic.
-func partitions(ctx context.Context, brokers []string, topic string, only int) ([]kafka.Partition, error) {
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+// only when only >= 0. A missing topic is an error, never created.
+func partitions(ctx context.Context, c *kafkaconn.Cluster, topic string, only int) ([]kafka.Partition, error) {
+	all, err := c.Partitions(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
-	i := slices.IndexFunc(md.Topics, func(t kafka.Topic) bool { return t.Name == topic })
-	if i < 0 {
-		return nil, kafka.UnknownTopicOrPartition
-	}
-	if err := md.Topics[i].Error; err != nil {
-		return nil, err
-	}
 	var out []kafka.Partition
-	for _, p := range md.Topics[i].Partitions {
+	for _, p := range all {
 		if only < 0 || p.ID == only {
 			out = append(out, p)
 		}
@@ -146,91 +132,13 @@ func partitions(ctx context.Context, brokers []string, topic string, only int) (
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no partition %d", only)
 	}
-	slices.SortFunc(out, func(a, b kafka.Partition) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
-}
-
-// offsets returns the first offset and the end (the next offset to be
-// written) of p.
-func offsets(ctx context.Context, d *kafka.Dialer, p kafka.Partition) (first, last int64, err error) {
-	conn, err := d.DialPartition(ctx, "tcp", "", p)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer conn.Close()
-	return conn.ReadOffsets()
 }
 
 type replayer struct {
 	o  ReplayOptions
-	d  *kafka.Dialer
 	w  *kafka.Writer // nil in a dry run
 	st *ReplayStats
-}
-
-const (
-	fetchWait    = 500 * time.Millisecond // broker-side wait for data
-	fetchTimeout = 10 * time.Second       // client-side bound on one fetch
-	fetchBytes   = 4 << 20
-	maxIdle      = 20 // empty fetches in a row before giving up on a partition
-)
-
-// partition replays one span, a fetched batch at a time: the batch is read
-// to the end first, so producing it never holds the fetch connection open.
-// The connection reads with bounded waits, so ctx is checked at least once
-// per fetchWait.
-func (r *replayer) partition(ctx context.Context, s span) error {
-	conn, err := r.d.DialPartition(ctx, "tcp", "", s.p)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if _, err := conn.Seek(s.start, kafka.SeekAbsolute); err != nil {
-		return fmt.Errorf("seek %d: %w", s.start, err)
-	}
-	for off, idle := s.start, 0; off < s.stop; {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		deadline := time.Now().Add(fetchTimeout)
-		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-			deadline = d
-		}
-		conn.SetReadDeadline(deadline)
-		b := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: fetchBytes, MaxWait: fetchWait})
-		var msgs []kafka.Message
-		for {
-			m, err := b.ReadMessage()
-			if err != nil || m.Offset >= s.stop {
-				break
-			}
-			msgs = append(msgs, m)
-		}
-		// The batch offset also moves past records that were compacted
-		// away, so a gap at the end of the range cannot stall the loop.
-		next := b.Offset()
-		if err := b.Close(); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("fetch at %d: %w", off, err)
-		}
-		if next <= off && len(msgs) == 0 {
-			if idle++; idle >= maxIdle {
-				return fmt.Errorf("no records at offset %d before the end %d", off, s.stop)
-			}
-			continue
-		}
-		idle = 0
-		if err := r.batch(ctx, msgs); err != nil {
-			return err
-		}
-		off = next
-		if len(msgs) > 0 {
-			off = max(off, msgs[len(msgs)-1].Offset+1)
-		}
-	}
-	return nil
 }
 
 // batch produces the selected records of msgs and then reports each.

@@ -9,6 +9,8 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/fraudscore/scorer/deadletter"
+	"github.com/fraudscore/scorer/internal/kafkatest"
+	"github.com/fraudscore/scorer/kafkaconn"
 )
 
 const dlq = "transactions.dlq"
@@ -18,7 +20,7 @@ const dlq = "transactions.dlq"
 func deadLetter(t *testing.T, addr string, classes ...deadletter.Class) []kafka.Message {
 	t.Helper()
 	ctx := testContext(t)
-	w := deadletter.NewWriter([]string{addr}, dlq)
+	w := deadletter.NewWriter(kafkaconn.Plain(addr), dlq)
 	defer w.Close()
 	var srcs []kafka.Message
 	for i, c := range classes {
@@ -43,7 +45,7 @@ func TestReplayRedrivesTheSelectedRecords(t *testing.T) {
 
 	var out bytes.Buffer
 	st, err := deadletter.Replay(ctx, deadletter.ReplayOptions{
-		Brokers: []string{addr}, Topic: dlq, Partition: -1,
+		Kafka: kafkaconn.Plain(addr), Topic: dlq, Partition: -1,
 		Classes: []deadletter.Class{deadletter.Decode, deadletter.Processing},
 		From:    1, To: 3, // leaves out the decode failures at 0 and 4
 		Out: &out,
@@ -94,7 +96,7 @@ func TestReplayDryRunProducesNothing(t *testing.T) {
 	deadLetter(t, addr, deadletter.Decode, deadletter.Validation, deadletter.Processing)
 
 	var out bytes.Buffer
-	st, err := deadletter.Replay(ctx, deadletter.ReplayOptions{Brokers: []string{addr}, Topic: dlq, To: -1, Partition: -1, DryRun: true, Out: &out})
+	st, err := deadletter.Replay(ctx, deadletter.ReplayOptions{Kafka: kafkaconn.Plain(addr), Topic: dlq, To: -1, Partition: -1, DryRun: true, Out: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +114,7 @@ func TestReplayDryRunProducesNothing(t *testing.T) {
 func TestReplaySkipsRecordsWithoutASourceOrTruncated(t *testing.T) {
 	ctx := testContext(t)
 	addr := broker(t, map[string]int32{"transactions": 4, dlq: 1})
-	produce(t, ctx, addr, dlq,
+	kafkatest.Produce(t, addr, dlq,
 		kafka.Message{Key: []byte("k"), Value: []byte("v"), Headers: []kafka.Header{h("dlq.error.class", "decode")}},
 		kafka.Message{Key: []byte("k"), Value: []byte("v"), Headers: []kafka.Header{h("dlq.error.class", "decode"), h("dlq.source.topic", dlq)}},
 		kafka.Message{Key: []byte("k"), Value: []byte("cut"), Headers: []kafka.Header{h("dlq.error.class", "decode"),
@@ -120,7 +122,7 @@ func TestReplaySkipsRecordsWithoutASourceOrTruncated(t *testing.T) {
 	)
 
 	var out bytes.Buffer
-	st, err := deadletter.Replay(ctx, deadletter.ReplayOptions{Brokers: []string{addr}, Topic: dlq, To: -1, Partition: -1, Out: &out})
+	st, err := deadletter.Replay(ctx, deadletter.ReplayOptions{Kafka: kafkaconn.Plain(addr), Topic: dlq, To: -1, Partition: -1, Out: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +143,7 @@ func TestReplaySkipsRecordsWithoutASourceOrTruncated(t *testing.T) {
 func TestReplayTerminates(t *testing.T) {
 	ctx := testContext(t)
 	addr := broker(t, map[string]int32{"transactions": 4, dlq: 3})
-	all := deadletter.ReplayOptions{Brokers: []string{addr}, Topic: dlq, To: -1, Partition: -1}
+	all := deadletter.ReplayOptions{Kafka: kafkaconn.Plain(addr), Topic: dlq, To: -1, Partition: -1}
 
 	t.Run("on an empty DLQ", func(t *testing.T) {
 		st, err := deadletter.Replay(ctx, all)

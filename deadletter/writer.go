@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/fraudscore/scorer/kafkaconn"
 )
 
 // The headers a truncated dead letter carries on top of those of Record.
@@ -83,23 +85,16 @@ type Writer struct {
 	truncated int64
 }
 
-// NewWriter returns a Writer to topic on the given brokers. It connects on
+// NewWriter returns a Writer to topic on the cluster c. It connects on
 // the first Send; the topic must exist (it is not auto-created).
-func NewWriter(brokers []string, topic string) *Writer {
-	return &Writer{
-		Now: time.Now,
-		w: &kafka.Writer{
-			Addr:         kafka.TCP(brokers...),
-			Topic:        topic,
-			Balancer:     &kafka.Hash{}, // by the original key: one card's dead letters stay in order
-			RequiredAcks: kafka.RequireAll,
-			// Each Send is one record waited for: linger briefly, not the
-			// default second.
-			BatchTimeout: time.Millisecond,
-			BatchBytes:   batchBytes,
-		},
-		counts: map[Class]int64{},
-	}
+func NewWriter(c *kafkaconn.Cluster, topic string) *Writer {
+	// By the original key: one card's dead letters stay in order. Each Send
+	// is one record waited for, and the cluster's writer lingers a
+	// millisecond, not kafka-go's second.
+	w := c.Writer(topic)
+	w.RequiredAcks = kafka.RequireAll
+	w.BatchBytes = batchBytes
+	return &Writer{Now: time.Now, w: w, counts: map[Class]int64{}}
 }
 
 // Send writes the dead-letter record for src (see Record) and returns once

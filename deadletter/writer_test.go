@@ -10,12 +10,13 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/fraudscore/scorer/deadletter"
+	"github.com/fraudscore/scorer/kafkaconn"
 )
 
 func TestWriterSendsRecordsToTheDLQ(t *testing.T) {
 	ctx := testContext(t)
 	addr := broker(t, map[string]int32{"transactions.dlq": 1})
-	w := deadletter.NewWriter([]string{addr}, "transactions.dlq")
+	w := deadletter.NewWriter(kafkaconn.Plain(addr), "transactions.dlq")
 	defer w.Close()
 	w.Now = func() time.Time { return failedAt }
 
@@ -50,7 +51,7 @@ func TestWriterSendsRecordsToTheDLQ(t *testing.T) {
 func TestWriterSendFailsWithoutTheTopic(t *testing.T) {
 	ctx := testContext(t)
 	addr := broker(t, nil)
-	w := deadletter.NewWriter([]string{addr}, "missing.dlq")
+	w := deadletter.NewWriter(kafkaconn.Plain(addr), "missing.dlq")
 	defer w.Close()
 	if err := w.Send(ctx, kafka.Message{Topic: "transactions"}, deadletter.Failure{Class: deadletter.Decode}); err == nil {
 		t.Fatal("Send to a missing topic succeeded")

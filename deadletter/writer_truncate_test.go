@@ -15,6 +15,7 @@ import (
 
 	"github.com/fraudscore/scorer/deadletter"
 	"github.com/fraudscore/scorer/internal/kafkatest"
+	"github.com/fraudscore/scorer/kafkaconn"
 )
 
 // TestWriterWritesATruncatedCopyOfWhatDoesNotFit sends dead letters that
@@ -74,7 +75,7 @@ func TestWriterWritesATruncatedCopyOfWhatDoesNotFit(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := "dlq." + strconv.Itoa(i)
-			w := deadletter.NewWriter([]string{addr}, topic)
+			w := deadletter.NewWriter(kafkaconn.Plain(addr), topic)
 			defer w.Close()
 			w.Now = func() time.Time { return failedAt }
 			w.MaxValueBytes = tc.maxValue
@@ -148,7 +149,7 @@ func underClientBound(key []byte, headers []kafka.Header, f deadletter.Failure) 
 func TestWriterReturnsOtherErrorsAsTheyAre(t *testing.T) {
 	ctx := testContext(t)
 	addr := broker(t, nil)
-	w := deadletter.NewWriter([]string{addr}, "missing.dlq")
+	w := deadletter.NewWriter(kafkaconn.Plain(addr), "missing.dlq")
 	defer w.Close()
 	for _, n := range []int{10, 2 << 20} {
 		src := kafka.Message{Topic: "transactions", Key: []byte("card_m"), Value: bytes.Repeat([]byte{'x'}, n)}

@@ -5,19 +5,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/fraudscore/scorer/kafkaconn"
 )
 
 // KafkaConfig configures a KafkaTarget.
 type KafkaConfig struct {
-	Brokers     []string
+	// Kafka is the cluster, with the TLS and SASL every connection uses.
+	Kafka       *kafkaconn.Cluster
 	Topic       string // transactions topic; default "transactions"
 	AlertsTopic string // default "fraud.alerts"; "" after defaults means no end-to-end timing
 	RunID       string // only alerts for this run's transaction ids are counted
@@ -58,8 +59,8 @@ var (
 // of every partition of the alerts topic before returning, so no alert of
 // the run can be missed; the topics must exist.
 func NewKafkaTarget(ctx context.Context, cfg KafkaConfig) (*KafkaTarget, error) {
-	if len(cfg.Brokers) == 0 {
-		return nil, errors.New("kafka: no brokers")
+	if cfg.Kafka == nil {
+		return nil, errors.New("kafka: no cluster")
 	}
 	if cfg.Topic == "" {
 		cfg.Topic = "transactions"
@@ -73,18 +74,13 @@ func NewKafkaTarget(ctx context.Context, cfg KafkaConfig) (*KafkaTarget, error) 
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
+	w := cfg.Kafka.Writer(cfg.Topic) // by card_id, as the service expects
+	w.RequiredAcks = kafka.RequireOne
+	w.BatchSize = cfg.MaxInFlight
+	w.WriteTimeout, w.ReadTimeout = cfg.Timeout, cfg.Timeout
 	t := &KafkaTarget{
-		cfg: cfg,
-		w: &kafka.Writer{
-			Addr:         kafka.TCP(cfg.Brokers...),
-			Topic:        cfg.Topic,
-			Balancer:     &kafka.Hash{}, // by card_id, as the service expects
-			RequiredAcks: kafka.RequireOne,
-			BatchTimeout: time.Millisecond,
-			BatchSize:    cfg.MaxInFlight,
-			WriteTimeout: cfg.Timeout,
-			ReadTimeout:  cfg.Timeout,
-		},
+		cfg:     cfg,
+		w:       w,
 		pending: map[string]time.Time{},
 		matched: map[string]bool{},
 		e2e:     newHist(),
@@ -92,7 +88,7 @@ func NewKafkaTarget(ctx context.Context, cfg KafkaConfig) (*KafkaTarget, error) 
 	if cfg.AlertsTopic == "" {
 		return t, nil
 	}
-	offsets, err := lastOffsets(ctx, cfg.Brokers[0], cfg.AlertsTopic)
+	offsets, err := cfg.Kafka.Ends(ctx, cfg.AlertsTopic)
 	if err != nil {
 		t.w.Close()
 		return nil, fmt.Errorf("kafka alerts topic %s: %w", cfg.AlertsTopic, err)
@@ -101,7 +97,7 @@ func NewKafkaTarget(ctx context.Context, cfg KafkaConfig) (*KafkaTarget, error) 
 	t.cancel = cancel
 	for p, off := range offsets {
 		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers: cfg.Brokers, Topic: cfg.AlertsTopic, Partition: p,
+			Brokers: cfg.Kafka.Brokers(), Dialer: cfg.Kafka.Dialer(), Topic: cfg.AlertsTopic, Partition: p,
 			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond,
 		})
 		if err := r.SetOffset(off); err != nil {
@@ -126,37 +122,6 @@ func NewKafkaTarget(ctx context.Context, cfg KafkaConfig) (*KafkaTarget, error) 
 		})
 	}
 	return t, nil
-}
-
-// lastOffsets returns the end offset of every partition of topic.
-func lastOffsets(ctx context.Context, broker, topic string) (map[int]int64, error) {
-	var d kafka.Dialer
-	conn, err := d.DialContext(ctx, "tcp", broker)
-	if err != nil {
-		return nil, err
-	}
-	parts, err := conn.ReadPartitions(topic)
-	conn.Close()
-	if err != nil {
-		return nil, err
-	}
-	if len(parts) == 0 {
-		return nil, errors.New("no partitions (does the topic exist?)")
-	}
-	out := map[int]int64{}
-	for _, p := range parts {
-		pc, err := d.DialLeader(ctx, "tcp", net.JoinHostPort(p.Leader.Host, strconv.Itoa(p.Leader.Port)), topic, p.ID)
-		if err != nil {
-			return nil, err
-		}
-		off, err := pc.ReadLastOffset()
-		pc.Close()
-		if err != nil {
-			return nil, err
-		}
-		out[p.ID] = off
-	}
-	return out, nil
 }
 
 func header(m kafka.Message, key string) string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fraudscore/scorer/fraud"
 	"github.com/fraudscore/scorer/internal/kafkatest"
+	"github.com/fraudscore/scorer/kafkaconn"
 )
 
 // countingSource counts the fraud-labelled events it hands out.
@@ -60,7 +61,7 @@ func TestKafkaMode(t *testing.T) {
 		})
 	}
 
-	target, err := NewKafkaTarget(context.Background(), KafkaConfig{Brokers: []string{broker}, Topic: "transactions",
+	target, err := NewKafkaTarget(context.Background(), KafkaConfig{Kafka: kafkaconn.Plain(broker), Topic: "transactions",
 		AlertsTopic: "fraud.alerts", RunID: "kr", Drain: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@
 //	entry := ob.Entry(outbox.Message{ID: id, Key: key, Value: v})
 //	err = store.Write(ctx, []velocity.Entry{entry}, nil)
 //	ob.Committed([]velocity.Entry{entry})
-//	go outbox.NewRelay(ob, outbox.RelayConfig{Brokers: b, Topic: "fraud.alerts", IDHeader: "alert_id"}).Run(ctx)
+//	go outbox.NewRelay(ob, outbox.RelayConfig{Kafka: cluster, Topic: "fraud.alerts", IDHeader: "alert_id"}).Run(ctx)
 package outbox
 
 import (

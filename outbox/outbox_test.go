@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/fraudscore/scorer/internal/kafkatest"
+	"github.com/fraudscore/scorer/kafkaconn"
 	"github.com/fraudscore/scorer/velocity"
 )
 
@@ -60,7 +61,7 @@ func TestAlertCommittedBehindTheCursorIsPublished(t *testing.T) {
 	early := entries(t, ob, "early", t0)
 	late := entries(t, ob, "late", t0.Add(time.Second))
 
-	relay := NewRelay(ob, RelayConfig{Brokers: []string{broker}, Topic: "fraud.alerts", IDHeader: "alert_id", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	relay := NewRelay(ob, RelayConfig{Kafka: kafkaconn.Plain(broker), Topic: "fraud.alerts", IDHeader: "alert_id", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { relay.Run(ctx); close(done) }()

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,12 +16,15 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/fraudscore/scorer/kafkaconn"
 )
 
 // RelayConfig configures a Relay. Zero values take the defaults in brackets.
 type RelayConfig struct {
-	Brokers []string
-	Topic   string
+	// Kafka is the cluster, with the TLS and SASL every connection uses.
+	Kafka *kafkaconn.Cluster
+	Topic string
 	// IDHeader is the header that carries each message's ID (alert_id),
 	// by which a publish that may have reached the topic is recognised.
 	IDHeader string
@@ -97,17 +98,12 @@ func NewRelay(ob *Outbox, cfg RelayConfig) *Relay {
 		cfg.TracerProvider = noop.NewTracerProvider()
 	}
 	r := &Relay{cfg: cfg, ob: ob, log: cfg.Logger, suspect: true, tracer: cfg.TracerProvider.Tracer("github.com/fraudscore/scorer/outbox")}
-	r.w = &kafka.Writer{
-		Addr:         kafka.TCP(cfg.Brokers...),
-		Topic:        cfg.Topic,
-		Balancer:     &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll,
-		BatchSize:    cfg.BatchSize,
-		BatchTimeout: time.Millisecond,
-		MaxAttempts:  1, // the relay retries, behind the breaker
-		WriteTimeout: 5 * time.Second,
-		ReadTimeout:  5 * time.Second,
-	}
+	r.w = cfg.Kafka.Writer(cfg.Topic)
+	r.w.RequiredAcks = kafka.RequireAll
+	r.w.BatchSize = cfg.BatchSize
+	r.w.MaxAttempts = 1 // the relay retries, behind the breaker
+	r.w.WriteTimeout = 5 * time.Second
+	r.w.ReadTimeout = 5 * time.Second
 	r.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        cfg.Name + "-publish",
 		MaxRequests: 1,
@@ -273,78 +269,30 @@ func (r *Relay) onTopic(ctx context.Context, recs []record) (map[string]bool, er
 	found := map[string]bool{}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var d kafka.Dialer
-	var conn *kafka.Conn
-	var err error
-	for _, b := range r.cfg.Brokers {
-		if conn, err = d.DialContext(ctx, "tcp", b); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	parts, err := conn.ReadPartitions(r.cfg.Topic)
-	conn.Close()
+	parts, err := r.cfg.Kafka.Partitions(ctx, r.cfg.Topic)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range parts {
-		addr := net.JoinHostPort(p.Leader.Host, strconv.Itoa(p.Leader.Port))
-		pc, err := d.DialLeader(ctx, "tcp", addr, r.cfg.Topic, p.ID)
+		first, end, err := r.cfg.Kafka.Offsets(ctx, p)
 		if err != nil {
 			return nil, err
 		}
-		err = scanTail(ctx, pc, r.cfg.Lookback, func(m kafka.Message) {
-			for _, h := range m.Headers {
-				if h.Key == r.cfg.IDHeader {
-					if _, ok := want[string(h.Value)]; ok {
-						found[string(h.Value)] = true
+		err = r.cfg.Kafka.Read(ctx, p, max(first, end-r.cfg.Lookback), end, func(msgs []kafka.Message) error {
+			for _, m := range msgs {
+				for _, h := range m.Headers {
+					if h.Key == r.cfg.IDHeader {
+						if _, ok := want[string(h.Value)]; ok {
+							found[string(h.Value)] = true
+						}
 					}
 				}
 			}
+			return nil
 		})
-		pc.Close()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read %s/%d: %w", r.cfg.Topic, p.ID, err)
 		}
 	}
 	return found, nil
-}
-
-// scanTail calls fn for each of the newest n messages of the partition.
-func scanTail(ctx context.Context, pc *kafka.Conn, n int64, fn func(kafka.Message)) error {
-	first, last, err := pc.ReadOffsets()
-	if err != nil {
-		return err
-	}
-	start := max(first, last-n)
-	if start >= last {
-		return nil
-	}
-	if _, err := pc.Seek(start, kafka.SeekAbsolute); err != nil {
-		return err
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		pc.SetReadDeadline(dl)
-	}
-	for off := start; off < last; {
-		before := off
-		batch := pc.ReadBatch(1, 10<<20)
-		for {
-			m, err := batch.ReadMessage()
-			if err != nil {
-				break
-			}
-			fn(m)
-			off = m.Offset + 1
-		}
-		if err := batch.Close(); err != nil {
-			return err
-		}
-		if off == before {
-			return nil // a gap at the end (e.g. control records): nothing more to read
-		}
-	}
-	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/fraudscore/scorer/deadletter"
 	"github.com/fraudscore/scorer/fraud"
 	"github.com/fraudscore/scorer/internal/kafkatest"
+	"github.com/fraudscore/scorer/kafkaconn"
 	"github.com/fraudscore/scorer/service"
 )
 
@@ -42,7 +43,9 @@ func startService(t testing.TB, dir, brokers string) *running {
 func startConfig(t testing.TB, cfg service.Config) *running {
 	t.Helper()
 	cfg.HTTPAddr, cfg.EmbeddedKafkaAddr = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := service.New(ctx, cfg)
 	if err != nil {
@@ -245,7 +248,7 @@ func TestPoisonRecordsAreDeadLetteredAndReplayed(t *testing.T) {
 	before, _ := kafkatest.ReadAll(context.Background(), r.broker, "transactions")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := deadletter.Replay(ctx, deadletter.ReplayOptions{Brokers: []string{r.broker}, Topic: "transactions.dlq",
+	st, err := deadletter.Replay(ctx, deadletter.ReplayOptions{Kafka: kafkaconn.Plain(r.broker), Topic: "transactions.dlq",
 		Classes: []deadletter.Class{deadletter.Decode}, To: -1, Partition: -1, Out: io.Discard})
 	if err != nil {
 		t.Fatal(err)

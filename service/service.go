@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -32,6 +33,7 @@ import (
 	"github.com/fraudscore/scorer/deadletter"
 	"github.com/fraudscore/scorer/diskguard"
 	"github.com/fraudscore/scorer/features"
+	"github.com/fraudscore/scorer/kafkaconn"
 	"github.com/fraudscore/scorer/model"
 	"github.com/fraudscore/scorer/outbox"
 	"github.com/fraudscore/scorer/scoring"
@@ -79,6 +81,10 @@ type Config struct {
 	MinFreeDiskMiB    int           // 512: below this much free space under DataDir, new work is refused
 	KafkaStallAfter   time.Duration // 30s: a partition whose processed offset has not moved for this long, with records waiting, makes /readyz 503
 	Logger            *slog.Logger
+	// KafkaTLS and KafkaSASL secure the connections to real brokers;
+	// both are off when zero, and refused with the embedded broker.
+	KafkaTLS  kafkaconn.TLS
+	KafkaSASL kafkaconn.SASL
 	// Telemetry is the tracer and meter providers; nil sets them up from
 	// the OTEL_* environment (Prometheus /metrics always, OTLP when set).
 	Telemetry *telemetry.Telemetry
@@ -136,8 +142,9 @@ type Service struct {
 	store    *velocity.Store
 	pipeline *scoring.Pipeline
 	broker   *kfake.Cluster
-	brokers  []string
-	topics   chan struct{} // closed once the topics exist
+	kafka    *kafkaconn.Cluster    // nil when Kafka is off
+	topics   chan struct{}         // closed once the topics exist
+	topicErr atomic.Pointer[error] // why the topics are not created yet
 	outbox   *outbox.Outbox
 	relay    *outbox.Relay
 	relays   []*outbox.Relay // closed windows, late events
@@ -241,7 +248,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err := s.startKafka(ctx); err != nil {
 		return nil, err
 	}
-	if len(s.brokers) > 0 {
+	if s.kafka != nil {
 		if s.outbox, err = outbox.Open(s.db, s.store, alerts.Prefix); err != nil {
 			return nil, err
 		}
@@ -255,17 +262,17 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		}
 		s.store.SetEmitter(em)
 		s.relays = []*outbox.Relay{
-			outbox.NewRelay(em.windows, outbox.RelayConfig{Brokers: s.brokers, Topic: cfg.TopicWindows, IDHeader: "window_id",
+			outbox.NewRelay(em.windows, outbox.RelayConfig{Kafka: s.kafka, Topic: cfg.TopicWindows, IDHeader: "window_id",
 				Logger: cfg.Logger, TracerProvider: s.tel.TracerProvider}),
-			outbox.NewRelay(em.late, outbox.RelayConfig{Brokers: s.brokers, Topic: cfg.TopicLate, IDHeader: "transaction_id",
+			outbox.NewRelay(em.late, outbox.RelayConfig{Kafka: s.kafka, Topic: cfg.TopicLate, IDHeader: "transaction_id",
 				Logger: cfg.Logger, TracerProvider: s.tel.TracerProvider}),
 		}
-		s.relay = outbox.NewRelay(s.outbox, outbox.RelayConfig{Brokers: s.brokers, Topic: cfg.TopicAlerts, IDHeader: alerts.IDHeader, Logger: cfg.Logger,
+		s.relay = outbox.NewRelay(s.outbox, outbox.RelayConfig{Kafka: s.kafka, Topic: cfg.TopicAlerts, IDHeader: alerts.IDHeader, Logger: cfg.Logger,
 			TracerProvider: s.tel.TracerProvider})
-		s.dlq = deadletter.NewWriter(s.brokers, cfg.TopicDLQ)
+		s.dlq = deadletter.NewWriter(s.kafka, cfg.TopicDLQ)
 		s.dlq.Logger = cfg.Logger
 		s.consumer = stream.New(stream.Config{
-			Brokers: s.brokers, Topic: cfg.TopicTransactions, GroupID: cfg.GroupID,
+			Kafka: s.kafka, Topic: cfg.TopicTransactions, GroupID: cfg.GroupID,
 			Pipeline: s.pipeline, DLQ: s.dlq, Budget: cfg.Budget, MaxFutureSkew: cfg.MaxFutureSkew, MaxEventAge: cfg.MaxEventAge,
 			Gate: s.disk.Wait, StallAfter: cfg.KafkaStallAfter, Logger: cfg.Logger,
 			TracerProvider: s.tel.TracerProvider, Propagator: s.tel.Propagator,
@@ -462,7 +469,12 @@ func (s *Service) ReloadAuth() error {
 func (s *Service) Addr() string { return s.ln.Addr().String() }
 
 // Brokers are the Kafka bootstrap addresses in use, nil when Kafka is off.
-func (s *Service) Brokers() []string { return s.brokers }
+func (s *Service) Brokers() []string {
+	if s.kafka == nil {
+		return nil
+	}
+	return s.kafka.Brokers()
+}
 
 // Store is the velocity store, for tests and tools.
 func (s *Service) Store() *velocity.Store { return s.store }
@@ -529,11 +541,12 @@ func (s *Service) runKafka(ctx context.Context) {
 	backoff := 500 * time.Millisecond
 	for {
 		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := stream.EnsureTopics(tctx, s.brokers, topics...)
+		err := s.kafka.EnsureTopics(tctx, topics...)
 		cancel()
 		if err == nil {
 			break
 		}
+		s.topicErr.Store(&err)
 		s.log.Warn("kafka topics not ready; retrying", "err", err)
 		select {
 		case <-ctx.Done():
@@ -543,7 +556,7 @@ func (s *Service) runKafka(ctx context.Context) {
 		backoff = min(2*backoff, 10*time.Second)
 	}
 	close(s.topics)
-	s.log.Info("kafka ready", "brokers", strings.Join(s.brokers, ","), "transactions", s.cfg.TopicTransactions,
+	s.log.Info("kafka ready", "kafka", s.kafka, "transactions", s.cfg.TopicTransactions,
 		"alerts", s.cfg.TopicAlerts, "dlq", s.cfg.TopicDLQ, "group", s.cfg.GroupID)
 	var wg sync.WaitGroup
 	for _, r := range append([]*outbox.Relay{s.relay}, s.relays...) {
@@ -593,6 +606,9 @@ func (s *Service) close() error {
 		s.disk.Close()
 		s.disk = nil
 	}
+	if s.kafka != nil {
+		s.kafka.Close()
+	}
 	if s.broker != nil {
 		s.broker.Close()
 		s.broker = nil
@@ -606,14 +622,20 @@ func (s *Service) close() error {
 	return errors.Join(errs...)
 }
 
-// startKafka starts the embedded development broker when asked. The
-// consumer and the alert relay attach to s.brokers.
+// startKafka starts the embedded development broker when asked, and
+// reads the connection settings of real brokers (TLS files, SASL
+// password), refusing bad ones. The consumer and the relays attach to
+// s.kafka.
 func (s *Service) startKafka(ctx context.Context) error {
+	secured := s.cfg.KafkaTLS.On() || s.cfg.KafkaSASL.On()
 	switch b := strings.TrimSpace(s.cfg.KafkaBrokers); b {
 	case "", "none", "off":
 		s.log.Warn("kafka disabled: only the HTTP path runs")
 		return nil
 	case "embedded":
+		if secured {
+			return errors.New("--kafka-tls* and --kafka-sasl-* are for real brokers; the embedded broker speaks plaintext: drop them or pass --kafka-brokers host:port,...")
+		}
 		host, portStr, err := net.SplitHostPort(s.cfg.EmbeddedKafkaAddr)
 		if err != nil {
 			return fmt.Errorf("embedded kafka addr: %w", err)
@@ -635,14 +657,17 @@ func (s *Service) startKafka(ctx context.Context) error {
 			return fmt.Errorf("embedded kafka on %s: %w", s.cfg.EmbeddedKafkaAddr, err)
 		}
 		s.broker = c
-		s.brokers = c.ListenAddrs()
+		s.kafka = kafkaconn.Plain(c.ListenAddrs()...)
 		s.log.Warn("EMBEDDED DEVELOPMENT KAFKA BROKER: single node, no replication, not for production; pass --kafka-brokers host:port,... for real brokers",
-			"addr", strings.Join(s.brokers, ","), "data_dir", filepath.Join(s.cfg.DataDir, "kafka"))
+			"addr", strings.Join(c.ListenAddrs(), ","), "data_dir", filepath.Join(s.cfg.DataDir, "kafka"))
 	default:
-		for _, a := range strings.Split(b, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				s.brokers = append(s.brokers, a)
-			}
+		k, err := kafkaconn.New(kafkaconn.Config{Brokers: strings.Split(b, ","), TLS: s.cfg.KafkaTLS, SASL: s.cfg.KafkaSASL})
+		if err != nil {
+			return err
+		}
+		s.kafka = k
+		if s.cfg.KafkaSASL.On() && strings.EqualFold(s.cfg.KafkaSASL.Mechanism, "plain") && !s.cfg.KafkaTLS.On() {
+			s.log.Warn("kafka SASL PLAIN without TLS sends the password in clear text; set --kafka-tls", "kafka", k)
 		}
 	}
 	return nil
@@ -652,31 +677,22 @@ func (s *Service) startKafka(ctx context.Context) error {
 // are starting.
 func (s *Service) KafkaReady() <-chan struct{} { return s.topics }
 
-// kafkaReady reports whether the topics were set up and a broker answers a
-// TCP dial.
+// kafkaReady reports whether the topics were set up and a broker accepts
+// a connection, with TLS and SASL when configured.
 func (s *Service) kafkaReady(ctx context.Context) error {
-	if len(s.brokers) == 0 {
+	if s.kafka == nil {
 		return api.ErrDisabled
 	}
 	select {
 	case <-s.topics:
 	default:
+		if err := s.topicErr.Load(); err != nil {
+			return fmt.Errorf("topics not created yet: %w", *err)
+		}
 		return errors.New("topics not created yet")
 	}
-	var d net.Dialer
-	var errs []error
-	reachable := false
-	for _, b := range s.brokers {
-		c, err := d.DialContext(ctx, "tcp", b)
-		if err == nil {
-			c.Close()
-			reachable = true
-			break
-		}
-		errs = append(errs, err)
-	}
-	if !reachable {
-		return fmt.Errorf("no broker reachable: %w", errors.Join(errs...))
+	if err := s.kafka.Check(ctx); err != nil {
+		return err
 	}
 	// A partition whose processing stopped moving (a dead letter that cannot
 	// be written, say) holds back every later record of its cards.

@@ -27,6 +27,7 @@ import (
 
 	"github.com/fraudscore/scorer/deadletter"
 	"github.com/fraudscore/scorer/fraud"
+	"github.com/fraudscore/scorer/kafkaconn"
 	"github.com/fraudscore/scorer/scoring"
 	"github.com/fraudscore/scorer/telemetry"
 	"github.com/fraudscore/scorer/velocity"
@@ -40,7 +41,8 @@ type DeadLetters interface {
 
 // Config configures a Consumer. Zero values take the defaults in brackets.
 type Config struct {
-	Brokers  []string
+	// Kafka is the cluster, with the TLS and SASL every connection uses.
+	Kafka    *kafkaconn.Cluster
 	Topic    string
 	GroupID  string
 	Pipeline *scoring.Pipeline
@@ -256,7 +258,6 @@ const endsInterval = 5 * time.Second
 // every endsInterval until ctx ends, raising each one's known end, so that
 // Stalls and PartitionLag count records that were never fetched.
 func (c *Consumer) refreshEnds(ctx context.Context) {
-	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: endsInterval}
 	t := time.NewTicker(endsInterval)
 	defer t.Stop()
 	for {
@@ -266,24 +267,26 @@ func (c *Consumer) refreshEnds(ctx context.Context) {
 		case <-t.C:
 		}
 		c.mu.Lock()
-		reqs := make([]kafka.OffsetRequest, 0, len(c.parts))
+		parts := make([]int, 0, len(c.parts))
 		for p := range c.parts {
-			reqs = append(reqs, kafka.LastOffsetOf(p))
+			parts = append(parts, p)
 		}
 		c.mu.Unlock()
-		if len(reqs) == 0 {
+		if len(parts) == 0 {
 			continue
 		}
-		resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: reqs}})
+		rctx, cancel := context.WithTimeout(ctx, endsInterval)
+		ends, err := c.cfg.Kafka.Ends(rctx, c.cfg.Topic, parts...)
+		cancel()
 		if err != nil {
 			c.log.Debug("reading partition ends", "err", err)
 			continue
 		}
 		c.mu.Lock()
-		for _, po := range resp.Topics[c.cfg.Topic] {
-			if pr, ok := c.parts[po.Partition]; ok && po.Error == nil {
+		for p, end := range ends {
+			if pr, ok := c.parts[p]; ok {
 				pr.mu.Lock()
-				pr.hwm = max(pr.hwm, po.LastOffset)
+				pr.hwm = max(pr.hwm, end)
 				pr.mu.Unlock()
 			}
 		}
@@ -335,7 +338,8 @@ var errStopped = errors.New("stream: consumer stopped before commit")
 // passthrough benchmark reads with the same one.
 func (c *Consumer) readerConfig() kafka.ReaderConfig {
 	return kafka.ReaderConfig{
-		Brokers:           c.cfg.Brokers,
+		Brokers:           c.cfg.Kafka.Brokers(),
+		Dialer:            c.cfg.Kafka.Dialer(),
 		GroupID:           c.cfg.GroupID,
 		Topic:             c.cfg.Topic,
 		MinBytes:          1,

@@ -16,6 +16,7 @@ import (
 	"github.com/fraudscore/scorer/alerts"
 	"github.com/fraudscore/scorer/deadletter"
 	"github.com/fraudscore/scorer/internal/kafkatest"
+	"github.com/fraudscore/scorer/kafkaconn"
 	"github.com/fraudscore/scorer/model"
 	"github.com/fraudscore/scorer/outbox"
 	"github.com/fraudscore/scorer/scoring"
@@ -35,7 +36,7 @@ func setup(t testing.TB) *fixture {
 	_, broker := kafkatest.Broker(t, "", 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := EnsureTopics(ctx, []string{broker},
+	if err := kafkaconn.Plain(broker).EnsureTopics(ctx,
 		kafka.TopicConfig{Topic: "transactions", NumPartitions: 2, ReplicationFactor: 1},
 		kafka.TopicConfig{Topic: "transactions.dlq", NumPartitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
@@ -54,7 +55,7 @@ func setup(t testing.TB) *fixture {
 	}
 	rules, _ := model.DefaultRules(append(store.Features().Names(), model.TransactionVariables()...))
 	pipe := &scoring.Pipeline{Store: store, Engine: model.NewEngine(rules, model.DefaultLogistic(), model.Options{}), Outbox: alerts.New(ob)}
-	dlq := deadletter.NewWriter([]string{broker}, "transactions.dlq")
+	dlq := deadletter.NewWriter(kafkaconn.Plain(broker), "transactions.dlq")
 	t.Cleanup(func() {
 		dlq.Close()
 		store.Close()
@@ -65,7 +66,7 @@ func setup(t testing.TB) *fixture {
 
 func (f *fixture) consumer(hook func(kafka.Message) error) *Consumer {
 	return New(Config{
-		Brokers: []string{f.broker}, Topic: "transactions", GroupID: "scorer-test", Pipeline: f.pipe, DLQ: f.dlq,
+		Kafka: kafkaconn.Plain(f.broker), Topic: "transactions", GroupID: "scorer-test", Pipeline: f.pipe, DLQ: f.dlq,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), CommitInterval: 20 * time.Millisecond, beforeCommit: hook,
 	})
 }

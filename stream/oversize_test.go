@@ -17,6 +17,7 @@ import (
 
 	"github.com/fraudscore/scorer/deadletter"
 	"github.com/fraudscore/scorer/internal/kafkatest"
+	"github.com/fraudscore/scorer/kafkaconn"
 )
 
 // committed returns the group's committed offset of each partition of
@@ -69,7 +70,7 @@ func TestARecordNearTheSizeLimitIsDeadLetteredAndThePartitionMovesOn(t *testing.
 		t.Run(dlq.name, func(t *testing.T) {
 			f := setup(t)
 			kafkatest.CreateTopic(t, f.broker, "transactions.dlq2", 1, dlq.configs...)
-			w := deadletter.NewWriter([]string{f.broker}, "transactions.dlq2")
+			w := deadletter.NewWriter(kafkaconn.Plain(f.broker), "transactions.dlq2")
 			defer w.Close()
 			w.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 

@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/fraudscore/scorer/internal/kafkatest"
+	"github.com/fraudscore/scorer/kafkaconn"
 )
 
 // BenchmarkPassthrough is the plumbing of BenchmarkConsumer without the
@@ -98,7 +99,7 @@ type passthrough struct {
 
 func (p *passthrough) run(ctx context.Context) error {
 	// The same reader as the Consumer's, so that only the work differs.
-	c := New(Config{Brokers: p.brokers, Topic: p.topic, GroupID: p.group, MaxInFlight: p.maxInFlight,
+	c := New(Config{Kafka: kafkaconn.Plain(p.brokers...), Topic: p.topic, GroupID: p.group, MaxInFlight: p.maxInFlight,
 		CommitInterval: p.commitInterval, Logger: p.log})
 	r := kafka.NewReader(c.readerConfig())
 	wctx, stopWorkers := context.WithCancel(ctx)

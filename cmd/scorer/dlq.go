@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/fraudscore/scorer/deadletter"
+	"github.com/fraudscore/scorer/kafkaconn"
 )
 
 const dlqUsage = `usage:
@@ -53,6 +54,9 @@ func dlqReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	to := fs.Int64("to", -1, "last DLQ offset to replay, inclusive; -1: the end as of the start")
 	partition := fs.Int("partition", -1, "DLQ partition to read; -1: all")
 	dryRun := fs.Bool("dry-run", false, "report what would be replayed, produce nothing")
+	var tlsCfg kafkaconn.TLS
+	var saslCfg kafkaconn.SASL
+	kafkaFlags(fs, &tlsCfg, &saslCfg)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "usage: scorer dlq replay [flags]\n\n"+
 			"Re-drives dead letters to their source topic (header dlq.source.topic), without\n"+
@@ -62,21 +66,27 @@ func dlqReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	o := deadletter.ReplayOptions{
-		Brokers: dlqSplit(*brokers), Topic: *topic, From: *from, To: *to,
-		Partition: *partition, DryRun: *dryRun, Out: stdout,
-	}
-	if len(o.Brokers) == 0 {
+	if len(splitList(*brokers)) == 0 {
 		return errors.New("--brokers is empty")
 	}
 	if *from < 0 {
 		return fmt.Errorf("--from %d: must not be negative", *from)
 	}
-	for _, c := range dlqSplit(*class) {
+	var classes []deadletter.Class
+	for _, c := range splitList(*class) {
 		if !slices.Contains(dlqClasses, deadletter.Class(c)) {
 			return fmt.Errorf("--class %q: want one of decode, validation, processing", c)
 		}
-		o.Classes = append(o.Classes, deadletter.Class(c))
+		classes = append(classes, deadletter.Class(c))
+	}
+	cluster, err := kafkaCluster(*brokers, tlsCfg, saslCfg)
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	o := deadletter.ReplayOptions{
+		Kafka: cluster, Topic: *topic, Classes: classes, From: *from, To: *to,
+		Partition: *partition, DryRun: *dryRun, Out: stdout,
 	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -92,8 +102,8 @@ func dlqReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return err
 }
 
-// dlqSplit splits a comma-separated flag value, dropping empty items.
-func dlqSplit(s string) []string {
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
 	var out []string
 	for _, v := range strings.Split(s, ",") {
 		if v = strings.TrimSpace(v); v != "" {

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fraudscore/scorer/kafkaconn"
 	"github.com/fraudscore/scorer/loadtest"
 )
 
@@ -35,6 +36,9 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	topic := fs.String("topic", "transactions", "topic to produce to (kafka mode)")
 	alertsTopic := fs.String("alerts-topic", "fraud.alerts", "alerts topic read for end-to-end latency (kafka mode; empty: off)")
 	drain := fs.Duration("drain", 5*time.Second, "how long to wait for outstanding alerts after the last produce (kafka mode)")
+	var tlsCfg kafkaconn.TLS
+	var saslCfg kafkaconn.SASL
+	kafkaFlags(fs, &tlsCfg, &saslCfg)
 	rate := fs.Float64("rate", 100, "requests per second (single stage, with --duration)")
 	duration := fs.Duration("duration", 10*time.Second, "length of the run (single stage, with --rate)")
 	stages := fs.String("stages", "", "stages duration:rate,... e.g. 10s:1000,30s:5000 (overrides --rate/--duration); a rate such as 2x is a multiple of --capacity")
@@ -162,7 +166,12 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		defer t.Close()
 		tgt, where = t, strings.TrimRight(*target, "/")+"/score"
 	case "kafka":
-		t, err := loadtest.NewKafkaTarget(ctx, loadtest.KafkaConfig{Brokers: strings.Split(*brokers, ","), Topic: *topic,
+		cluster, err := kafkaCluster(*brokers, tlsCfg, saslCfg)
+		if err != nil {
+			return err
+		}
+		defer cluster.Close()
+		t, err := loadtest.NewKafkaTarget(ctx, loadtest.KafkaConfig{Kafka: cluster, Topic: *topic,
 			AlertsTopic: *alertsTopic, RunID: *runID, MaxInFlight: *maxInFlight, Drain: *drain, Timeout: *clientTimeout})
 		if err != nil {
 			return err

@@ -28,6 +28,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP listen address")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for Badger and the embedded broker")
 	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "embedded", `"embedded" (in-process development broker), "none", or host:port,...`)
+	kafkaFlags(fs, &c.KafkaTLS, &c.KafkaSASL)
 	fs.StringVar(&c.EmbeddedKafkaAddr, "embedded-kafka-addr", "127.0.0.1:9092", "listen address of the embedded broker")
 	fs.StringVar(&c.TopicTransactions, "topic-transactions", "transactions", "input topic")
 	fs.StringVar(&c.TopicAlerts, "topic-alerts", "fraud.alerts", "alert topic")

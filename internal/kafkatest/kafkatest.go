@@ -4,23 +4,32 @@ package kafkatest
 
 import (
 	"context"
-	"net"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/fraudscore/scorer/kafkaconn"
 )
 
 // Broker starts a one-node kfake cluster on a loopback port, persisted to
 // dir when dir is not empty, and stops it at the end of the test.
 func Broker(t testing.TB, dir string, port int) (*kfake.Cluster, string) {
 	t.Helper()
-	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(4), kfake.Ports(port)}
+	opts := []kfake.Opt{kfake.Ports(port)}
 	if dir != "" {
 		opts = append(opts, kfake.DataDir(dir))
 	}
+	return BrokerWith(t, opts...)
+}
+
+// BrokerWith starts a one-node kfake cluster (kfake listens on 127.0.0.1)
+// with four partitions a topic and opts (kfake.TLS, kfake.EnableSASL, ...),
+// and stops it at the end of the test.
+func BrokerWith(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, string) {
+	t.Helper()
+	opts = append([]kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(4)}, opts...)
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		t.Fatalf("kfake: %v", err)
@@ -32,8 +41,8 @@ func Broker(t testing.TB, dir string, port int) (*kfake.Cluster, string) {
 // Produce writes msgs to topic and waits for the acknowledgement.
 func Produce(t testing.TB, broker, topic string, msgs ...kafka.Message) {
 	t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(broker), Topic: topic, Balancer: &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	w := kafkaconn.Plain(broker).Writer(topic)
+	w.RequiredAcks = kafka.RequireAll
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -45,49 +54,25 @@ func Produce(t testing.TB, broker, topic string, msgs ...kafka.Message) {
 // ReadAll returns every message of every partition of topic, from the
 // beginning to the end as it is now.
 func ReadAll(ctx context.Context, broker, topic string) ([]kafka.Message, error) {
-	var d kafka.Dialer
-	conn, err := d.DialContext(ctx, "tcp", broker)
-	if err != nil {
-		return nil, err
-	}
-	parts, err := conn.ReadPartitions(topic)
-	conn.Close()
+	c := kafkaconn.Plain(broker)
+	defer c.Close()
+	parts, err := c.Partitions(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
 	var out []kafka.Message
 	for _, p := range parts {
-		pc, err := d.DialLeader(ctx, "tcp", net.JoinHostPort(p.Leader.Host, strconv.Itoa(p.Leader.Port)), topic, p.ID)
+		first, end, err := c.Offsets(ctx, p)
 		if err != nil {
 			return nil, err
 		}
-		first, last, err := pc.ReadOffsets()
+		err = c.Read(ctx, p, first, end, func(msgs []kafka.Message) error {
+			out = append(out, msgs...)
+			return nil
+		})
 		if err != nil {
-			pc.Close()
 			return nil, err
 		}
-		if first < last {
-			pc.Seek(first, kafka.SeekAbsolute)
-			pc.SetReadDeadline(time.Now().Add(10 * time.Second))
-			for off := first; off < last; {
-				before := off
-				b := pc.ReadBatch(1, 10<<20)
-				for {
-					m, err := b.ReadMessage()
-					if err != nil {
-						break
-					}
-					m.Topic, m.Partition = topic, p.ID
-					out = append(out, m)
-					off = m.Offset + 1
-				}
-				b.Close()
-				if off == before {
-					break
-				}
-			}
-		}
-		pc.Close()
 	}
 	return out, nil
 }
@@ -121,16 +106,15 @@ func Header(m kafka.Message, key string) string {
 	return ""
 }
 
-// CreateTopic creates topic with the given partitions and topic configs
-// (such as max.message.bytes).
+// CreateTopic creates topic, unless it exists, with the given partitions
+// and topic configs (such as max.message.bytes).
 func CreateTopic(t testing.TB, broker, topic string, partitions int, configs ...kafka.ConfigEntry) {
 	t.Helper()
-	conn, err := kafka.Dial("tcp", broker)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := kafkaconn.Plain(broker).EnsureTopics(ctx,
+		kafka.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs})
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs}); err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
 }
