@@ -47,12 +47,17 @@ type logisticFeature struct {
 
 // logisticSpec is the JSON shape of a Logistic model.
 type logisticSpec struct {
+	Kind                  string        `json:"kind"` // "logistic" or absent
 	Version               string        `json:"version"`
 	Intercept             *float64      `json:"intercept"`
 	Features              []featureSpec `json:"features"`
 	Thresholds            *Thresholds   `json:"thresholds"`
 	ReasonMinContribution *float64      `json:"reason_min_contribution"` // default 0.5
 	MaxReasons            *int          `json:"max_reasons"`             // default 3
+	// Training and Evaluation record how the model was made and how it
+	// scored (scorer train writes them); they do not change scoring.
+	Training   map[string]any `json:"training"`
+	Evaluation map[string]any `json:"evaluation"`
 }
 
 type featureSpec struct {
@@ -123,6 +128,9 @@ func (s *logisticSpec) build() (*Logistic, []error) {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
 	l := &Logistic{version: s.Version, reasonMin: defaultReasonMin, maxReasons: defaultMaxReasons}
+	if s.Kind != "" && s.Kind != "logistic" {
+		bad("kind %q is not logistic", s.Kind)
+	}
 	if s.Version == "" {
 		bad("version is required")
 	}

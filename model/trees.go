@@ -276,54 +276,46 @@ func (t *Trees) predict(in *Input, buf []Contribution) Prediction {
 }
 
 // LoadAny reads a model file of any kind this package knows, by its
-// "kind" field: "gbt" (LoadTrees), "xgboost" or "lightgbm" (LoadExternal),
-// and "logistic" or no kind at all (LoadLogistic: the logistic format
-// predates the field).
+// "kind" field: "gbt" (LoadTrees), "xgboost" or "lightgbm" (LoadExternal,
+// whose model file is found beside it), and "logistic" or no kind at all
+// (LoadLogistic: the logistic format predates the field).
 func LoadAny(path string) (Model, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load model: %w", err)
 	}
-	var head struct {
-		Kind *string `json:"kind"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("%s: model: %w", path, err)
-	}
-	kind := ""
-	if head.Kind != nil {
-		kind = *head.Kind
-	}
-	var m Model
-	switch kind {
-	case "", "logistic":
-		if head.Kind != nil {
-			// The logistic format has no "kind" and rejects unknown
-			// fields: drop it before handing the file over.
-			if data, err = withoutKey(data, "kind"); err != nil {
-				return nil, fmt.Errorf("%s: model: %w", path, err)
-			}
-		}
-		m, err = ParseLogistic(data)
-	case KindGBT:
-		m, err = ParseTrees(data)
-	case KindXGBoost, KindLightGBM:
-		m, err = parseExternal(data, filepath.Dir(path))
-	default:
-		return nil, fmt.Errorf("%s: model kind %q is not one of logistic, gbt, xgboost, lightgbm", path, kind)
-	}
+	m, err := parseAny(data, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
 }
 
-// withoutKey returns the JSON object data without its top-level key.
-func withoutKey(data []byte, key string) ([]byte, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(data, &obj); err != nil {
-		return nil, err
+// ParseAny decodes a model of kind logistic or gbt (see LoadAny); the
+// external kinds, which name a file of their own, need LoadAny.
+func ParseAny(data []byte) (Model, error) { return parseAny(data, "") }
+
+func parseAny(data []byte, dir string) (Model, error) {
+	var head struct {
+		Kind *string `json:"kind"`
 	}
-	delete(obj, key)
-	return json.Marshal(obj)
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	kind := ""
+	if head.Kind != nil {
+		kind = *head.Kind
+	}
+	switch kind {
+	case "", "logistic":
+		return ParseLogistic(data)
+	case KindGBT:
+		return ParseTrees(data)
+	case KindXGBoost, KindLightGBM:
+		if dir == "" {
+			return nil, fmt.Errorf("model: a %s model names a file of its own: load it from its path", kind)
+		}
+		return parseExternal(data, dir)
+	}
+	return nil, fmt.Errorf("model kind %q is not one of logistic, gbt, xgboost, lightgbm", kind)
 }
