@@ -344,62 +344,14 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	return s, nil
 }
 
-// localModel is what a model file loads as: a model with its own
-// thresholds whose variables can be checked against the features.
-type localModel interface {
-	model.Model
-	model.Thresholder
-	CheckVariables(known []string) error
-}
-
-// loadModel reads a local model file; the embedded default when path is
-// empty.
-func loadModel(path string) (localModel, error) {
-	if path == "" {
-		return model.DefaultLogistic(), nil
-	}
-	m, err := model.LoadAny(path)
-	if err != nil {
-		return nil, err
-	}
-	lm, ok := m.(localModel)
-	if !ok {
-		return nil, fmt.Errorf("%s: a %T cannot be checked against the features", path, m)
-	}
-	return lm, nil
-}
-
 // buildEngine assembles the rules and the model (modelFile, or the
-// embedded default), checked against the features: each rule and model
-// variable must be a feature or a transaction variable, and the rules'
-// scores must agree with the model's thresholds.
+// embedded default), checked against the features by model.Load, behind
+// the remote model when there is one.
 func (s *Service) buildEngine(cfg Config, modelFile string) (*model.Engine, error) {
 	names := s.store.Features().Names()
-	for _, n := range names {
-		if slices.Contains(model.TransactionVariables(), n) {
-			return nil, fmt.Errorf("features: %q is a transaction variable rules and models already read; name the feature otherwise", n)
-		}
-	}
-	known := append(slices.Clone(names), model.TransactionVariables()...)
-	var rules *model.Rules
-	var err error
-	if cfg.RulesFile != "" {
-		rules, err = model.LoadRules(cfg.RulesFile, known)
-	} else {
-		rules, err = model.DefaultRules(known)
-	}
+	rules, m, err := model.Load(model.Files{Rules: cfg.RulesFile, Model: modelFile}, names)
 	if err != nil {
-		return nil, fmt.Errorf("rules: %w", err)
-	}
-	m, err := loadModel(modelFile)
-	if err != nil {
-		return nil, fmt.Errorf("model: %w", err)
-	}
-	if err := m.CheckVariables(known); err != nil {
-		return nil, fmt.Errorf("model: %w", err)
-	}
-	if err := rules.CheckThresholds(m.Thresholds()); err != nil {
-		return nil, fmt.Errorf("rules: %w", err)
+		return nil, err
 	}
 	if cfg.ModelURL == "" {
 		return model.NewEngine(rules, m, model.Options{}), nil
@@ -409,7 +361,7 @@ func (s *Service) buildEngine(cfg Config, modelFile string) (*model.Engine, erro
 		if err != nil {
 			return nil, fmt.Errorf("model url: %w", err)
 		}
-		if err := remote.CheckVariables(known); err != nil {
+		if err := remote.CheckVariables(append(slices.Clone(names), model.TransactionVariables()...)); err != nil {
 			return nil, fmt.Errorf("model url: %w", err)
 		}
 		s.remote = remote
