@@ -159,10 +159,7 @@ func Evaluate(scores []float64, labels []bool, opts Options) (*Report, error) {
 
 // safe masks any card number in text that came from the caller (titles,
 // names, reason codes), so that none reaches a report.
-func safe(s string) string {
-	m, _ := fraud.MaskPANs([]byte(s))
-	return string(m)
-}
+func safe(s string) string { return fraud.MaskString(s) }
 
 // reasonCount is one reason code's count, for output in order.
 type reasonCount struct {

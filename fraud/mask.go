@@ -141,3 +141,12 @@ func hex4(b []byte) (rune, bool) {
 	}
 	return r, true
 }
+
+// MaskString is MaskPANs for a string: s with every card number masked.
+func MaskString(s string) string {
+	m, found := MaskPANs([]byte(s))
+	if !found {
+		return s
+	}
+	return string(m)
+}
