@@ -74,7 +74,11 @@ const (
 	MerchantCategory Stateless = "merchant_category" // 1 + index in Values, 0 when not listed
 	Channel          Stateless = "channel"           // 1 + index in Values [pos, ecom, atm, other], 0 when absent
 	Ratio            Stateless = "ratio"             // Of[0] / Of[1], 0 when Of[1] is 0
+	Match            Stateless = "match"             // 1 when the transaction passes Filter, else 0
 )
+
+// OfAmount in Def.Of is the transaction's amount rather than a feature.
+const OfAmount = -1
 
 // Def is one feature definition.
 type Def struct {
@@ -89,7 +93,7 @@ type Def struct {
 	// Stateless features:
 	Stateless Stateless
 	Values    []string // MerchantCategory, Channel
-	Of        [2]int   // Ratio: indexes of the numerator and denominator features
+	Of        [2]int   // Ratio: indexes of the numerator and denominator features, or OfAmount
 }
 
 // IsStateless reports whether d is computed from the transaction alone.

@@ -16,13 +16,18 @@ type Filter struct {
 }
 
 type term struct {
-	field  string   // status, channel, country, currency, merchant_category, amount
+	field  string   // status, channel, country, currency, merchant_category; amount, hour, day_of_week
 	op     string   // in, ==, !=, >=, >, <=, <
 	values []string // for in, ==, != on strings
-	num    int64    // for amount
+	num    int64    // for a comparison of a number
+	nums   []int64  // for in on a number
 }
 
-var filterFields = []string{"status", "channel", "country", "currency", "merchant_category", "amount"}
+var filterFields = []string{"status", "channel", "country", "currency", "merchant_category", "amount", "hour", "day_of_week"}
+
+// numericFields are compared as integers: amount in minor units, hour
+// (0-23) and day_of_week (0 Sunday - 6) of event_time in UTC.
+var numericFields = []string{"amount", "hour", "day_of_week"}
 
 // ParseFilter parses a filter such as "status in (declined, failed)" or
 // "channel == ecom and amount >= 100000".
@@ -48,35 +53,68 @@ func parseTerm(s string) (term, error) {
 		return term{}, fmt.Errorf("%q: field %q is not one of %s", s, t.field, strings.Join(filterFields, ", "))
 	}
 	rest := strings.TrimSpace(strings.SplitN(s, t.op, 2)[1])
-	if t.field == "amount" {
-		if !slices.Contains([]string{">=", ">", "<=", "<", "==", "!="}, t.op) {
-			return term{}, fmt.Errorf("%q: amount takes >=, >, <=, <, == or !=", s)
-		}
-		n, err := strconv.ParseInt(rest, 10, 64)
-		if err != nil {
-			return term{}, fmt.Errorf("%q: amount compares with an integer of minor units", s)
-		}
-		t.num = n
-		return t, nil
+	if slices.Contains(numericFields, t.field) {
+		return parseNumericTerm(s, t, rest)
 	}
 	switch t.op {
 	case "in":
-		if !strings.HasPrefix(rest, "(") || !strings.HasSuffix(rest, ")") {
-			return term{}, fmt.Errorf("%q: in takes a list such as (declined, failed)", s)
-		}
-		for _, v := range strings.Split(rest[1:len(rest)-1], ",") {
-			if v = strings.TrimSpace(v); v != "" {
-				t.values = append(t.values, v)
-			}
-		}
-		if len(t.values) == 0 {
-			return term{}, fmt.Errorf("%q: an empty list", s)
+		var err error
+		if t.values, err = parseList(s, rest); err != nil {
+			return term{}, err
 		}
 	case "==", "!=":
 		t.values = []string{rest}
 	default:
 		return term{}, fmt.Errorf("%q: %s takes in, == or !=", s, t.field)
 	}
+	return t, nil
+}
+
+// parseList reads "(a, b, c)".
+func parseList(s, rest string) ([]string, error) {
+	if !strings.HasPrefix(rest, "(") || !strings.HasSuffix(rest, ")") {
+		return nil, fmt.Errorf("%q: in takes a list such as (declined, failed)", s)
+	}
+	var values []string
+	for _, v := range strings.Split(rest[1:len(rest)-1], ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			values = append(values, v)
+		}
+	}
+	if len(values) == 0 {
+		return nil, fmt.Errorf("%q: an empty list", s)
+	}
+	return values, nil
+}
+
+// parseNumericTerm reads the comparison or list of a numeric field.
+func parseNumericTerm(s string, t term, rest string) (term, error) {
+	if t.op == "in" {
+		values, err := parseList(s, rest)
+		if err != nil {
+			return term{}, err
+		}
+		for _, v := range values {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return term{}, fmt.Errorf("%q: %s in takes a list of integers", s, t.field)
+			}
+			t.nums = append(t.nums, n)
+		}
+		return t, nil
+	}
+	if !slices.Contains([]string{">=", ">", "<=", "<", "==", "!="}, t.op) {
+		return term{}, fmt.Errorf("%q: %s takes in, >=, >, <=, <, == or !=", s, t.field)
+	}
+	n, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil {
+		unit := "an integer"
+		if t.field == "amount" {
+			unit = "an integer of minor units"
+		}
+		return term{}, fmt.Errorf("%q: %s compares with %s", s, t.field, unit)
+	}
+	t.num = n
 	return t, nil
 }
 
@@ -94,9 +132,19 @@ func (f Filter) Match(tx *fraud.Transaction) bool {
 func (f Filter) IsZero() bool { return len(f.terms) == 0 }
 
 func (t *term) match(tx *fraud.Transaction) bool {
-	if t.field == "amount" {
-		a := tx.Amount
+	if slices.Contains(numericFields, t.field) {
+		var a int64
+		switch t.field {
+		case "amount":
+			a = tx.Amount
+		case "hour":
+			a = int64(tx.EventTime.UTC().Hour())
+		default:
+			a = int64(tx.EventTime.UTC().Weekday())
+		}
 		switch t.op {
+		case "in":
+			return slices.Contains(t.nums, a)
 		case ">=":
 			return a >= t.num
 		case ">":
@@ -137,8 +185,14 @@ func (f Filter) String() string {
 	parts := make([]string, len(f.terms))
 	for i, t := range f.terms {
 		switch {
-		case t.field == "amount":
-			parts[i] = fmt.Sprintf("amount %s %d", t.op, t.num)
+		case t.nums != nil:
+			nums := make([]string, len(t.nums))
+			for k, n := range t.nums {
+				nums[k] = strconv.FormatInt(n, 10)
+			}
+			parts[i] = fmt.Sprintf("%s in (%s)", t.field, strings.Join(nums, ", "))
+		case slices.Contains(numericFields, t.field):
+			parts[i] = fmt.Sprintf("%s %s %d", t.field, t.op, t.num)
 		case t.op == "in":
 			parts[i] = fmt.Sprintf("%s in (%s)", t.field, strings.Join(t.values, ", "))
 		default:

@@ -34,19 +34,23 @@ import (
 //	    agg: count
 //	    window: {type: session, gap: 30m}   # max_span: 24h by default
 //	  - name: tx_hour_of_day
-//	    stateless: hour_of_day          # hour_of_day | day_of_week | amount | merchant_category | channel | ratio
+//	    stateless: hour_of_day          # hour_of_day | day_of_week | amount | merchant_category | channel | match | ratio
 //	  - name: merchant_category_code
 //	    stateless: merchant_category
 //	    values: [grocery_pos, shopping_net]   # 1 + index, 0 when not listed
 //	  - name: amount_vs_card_avg_30d
 //	    stateless: ratio
-//	    of: [tx_amount, card_amount_avg_30d]  # 0 when the second is 0
+//	    of: [amount, card_amount_avg_30d]     # features, or the transaction's amount; 0 when the second is 0
+//	  - name: tx_at_night
+//	    stateless: match                # 1 when the transaction passes the filter, else 0
+//	    filter: "hour in (22, 23, 0, 1, 2, 3)"
 //
 // Durations take Go's units and d for days (30d). A filter is a
 // conjunction ("and") of "field in (a, b)", "field == a", "field != a"
 // over status, channel, country, currency and merchant_category, and of
-// "amount <op> number" with op one of >=, >, <=, <, ==, !=. Every error
-// names the file and line.
+// "field <op> integer" or "field in (1, 2)" over amount (minor units),
+// hour (0-23) and day_of_week (0 Sunday - 6) of event_time in UTC, with op
+// one of >=, >, <=, <, ==, !=. Every error names the file and line.
 func Parse(data []byte, name string) (*Set, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -160,12 +164,25 @@ func (p *parser) def(item *yaml.Node) {
 }
 
 func (p *parser) stateless(d *Def, r *rawDef) {
-	if r.Entity != "" || r.Agg != "" || r.Field != "" || r.Filter != "" || r.Window != nil {
-		p.errorf(d.Line, "feature %s: a stateless feature has no entity, agg, field, filter or window", d.Name)
+	if r.Entity != "" || r.Agg != "" || r.Field != "" || r.Window != nil {
+		p.errorf(d.Line, "feature %s: a stateless feature has no entity, agg, field or window", d.Name)
 	}
 	d.Stateless = Stateless(r.Stateless)
+	if d.Stateless != Match && r.Filter != "" {
+		p.errorf(d.Line, "feature %s: of the stateless features only match takes a filter", d.Name)
+	}
 	switch d.Stateless {
 	case HourOfDay, DayOfWeek, Amount:
+	case Match:
+		if r.Filter == "" {
+			p.errorf(d.Line, "feature %s: match needs a filter, e.g. \"hour in (22, 23, 0, 1, 2, 3)\"", d.Name)
+			break
+		}
+		f, err := ParseFilter(r.Filter)
+		if err != nil {
+			p.errorf(d.Line, "feature %s: filter %v", d.Name, err)
+		}
+		d.Filter = f
 	case MerchantCategory:
 		if len(r.Values) == 0 {
 			p.errorf(d.Line, "feature %s: merchant_category needs values: the categories to number", d.Name)
@@ -186,7 +203,7 @@ func (p *parser) stateless(d *Def, r *rawDef) {
 		}
 		p.ofRaw[len(p.set.defs)] = r.Of
 	default:
-		p.errorf(d.Line, "feature %s: unknown stateless %q (want hour_of_day, day_of_week, amount, merchant_category, channel or ratio)", d.Name, r.Stateless)
+		p.errorf(d.Line, "feature %s: unknown stateless %q (want hour_of_day, day_of_week, amount, merchant_category, channel, match or ratio)", d.Name, r.Stateless)
 	}
 	if d.Stateless != MerchantCategory && d.Stateless != Channel && r.Values != nil {
 		p.errorf(d.Line, "feature %s: values only go with merchant_category and channel", d.Name)
@@ -342,6 +359,8 @@ func (p *parser) resolve() {
 		for j, name := range p.ofRaw[i] {
 			k := slices.IndexFunc(s.defs, func(x Def) bool { return x.Name == name })
 			switch {
+			case k < 0 && name == "amount":
+				d.Of[j] = OfAmount
 			case k < 0:
 				p.errorf(d.Line, "feature %s: of: no feature %q", d.Name, name)
 			case s.defs[k].Stateless == Ratio:

@@ -22,14 +22,28 @@ func (s *Set) Stateless(tx *fraud.Transaction, out []float64) {
 			out[i] = float64(slices.Index(d.Values, tx.MerchantCategory) + 1)
 		case Channel:
 			out[i] = float64(slices.Index(d.Values, tx.Channel) + 1)
+		case Match:
+			out[i] = 0
+			if d.Filter.Match(tx) {
+				out[i] = 1
+			}
 		case Ratio:
-			if den := out[d.Of[1]]; den != 0 {
-				out[i] = out[d.Of[0]] / den
+			if den := operand(tx, out, d.Of[1]); den != 0 {
+				out[i] = operand(tx, out, d.Of[0]) / den
 			} else {
 				out[i] = 0
 			}
 		}
 	}
+}
+
+// operand is a ratio's numerator or denominator: feature k's value, or the
+// amount.
+func operand(tx *fraud.Transaction, out []float64, k int) float64 {
+	if k == OfAmount {
+		return float64(tx.Amount)
+	}
+	return out[k]
 }
 
 // Features is the convenience of computing every feature of tx from the

@@ -11,7 +11,7 @@ import (
 
 func TestCorrectMakesTheOnlineStateTheLogs(t *testing.T) {
 	now := t0.Add(72 * time.Hour)
-	s := openStore(t, velocity.Options{Now: func() time.Time { return now }})
+	s := openStore(t, velocity.Options{Features: designNine(t), Now: func() time.Time { return now }})
 	var log []*fraud.Transaction
 	add := func(id string, at time.Duration, online bool) {
 		tx := ev{id: id, at: at, amount: 100}.tx("card_c")

@@ -1,6 +1,7 @@
 package velocity_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -23,6 +24,25 @@ func openDB(t testing.TB, dir string) *badger.DB {
 		t.Fatal(err)
 	}
 	return db
+}
+
+// designNine is the nine features of DESIGN.md alone (the head of the
+// default file), whose longest window, 24h, the retention tests are
+// written for.
+func designNine(t testing.TB) *features.Set {
+	t.Helper()
+	head, _, ok := bytes.Cut(features.DefaultYAML(), []byte("  # What the embedded model reads"))
+	if !ok {
+		t.Fatal("the default features file has changed shape")
+	}
+	set, err := features.Parse(head, "nine.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Len() != 9 || set.Retention() != 24*time.Hour {
+		t.Fatalf("designNine: %d features, retention %v", set.Len(), set.Retention())
+	}
+	return set
 }
 
 func openStore(t testing.TB, opt velocity.Options) *velocity.Store {
@@ -330,7 +350,7 @@ func TestLaterStatusUpdatesFailuresWithoutRecounting(t *testing.T) {
 }
 
 func TestEventsBeyondRetentionAreScoredNotKept(t *testing.T) {
-	s := openStore(t, velocity.Options{})
+	s := openStore(t, velocity.Options{Features: designNine(t)})
 	score(t, s, ev{id: "now", at: 48 * time.Hour}.tx("c"))
 	op := score(t, s, ev{id: "old", at: 0}.tx("c"))
 	if !op.Late {
@@ -474,7 +494,7 @@ func TestFeaturesOfSeveralEntities(t *testing.T) {
 func TestSweepDeletesQuietCardsEventsButTheAnchor(t *testing.T) {
 	dir := t.TempDir()
 	db := openDB(t, dir)
-	s, err := velocity.Open(db, velocity.Options{SweepInterval: -1})
+	s, err := velocity.Open(db, velocity.Options{Features: designNine(t), SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,7 +515,7 @@ func TestSweepDeletesQuietCardsEventsButTheAnchor(t *testing.T) {
 
 	db = openDB(t, dir)
 	defer db.Close()
-	s, err = velocity.Open(db, velocity.Options{SweepInterval: -1})
+	s, err = velocity.Open(db, velocity.Options{Features: designNine(t), SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
