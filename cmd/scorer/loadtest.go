@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -59,6 +60,7 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	settle := fs.Duration("settle", loadtest.DefaultSettle, "how long --find-capacity waits, sending nothing, before each step")
 	maxSteps := fs.Int("max-steps", loadtest.DefaultMaxSteps, "most steps --find-capacity runs")
 	progress := fs.Bool("progress", true, "print a progress line every second on stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load tool itself to this file (go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "usage: scorer loadtest [flags]\n\n"+
 			"Open-loop load: request i is due at start + i/rate and latency is measured from\n"+
@@ -152,6 +154,21 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 
 	var tgt loadtest.Target
 	var where string

@@ -260,3 +260,19 @@ func TestLoadtestCommandFindCapacity(t *testing.T) {
 		}
 	})
 }
+
+func TestLoadtestCommandCPUProfile(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"decision":"approve"}`))
+	}))
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "cpu.prof")
+	args := []string{"--target", srv.URL, "--rate", "100", "--duration", "100ms", "--progress=false", "--cpuprofile", path}
+	var stdout, stderr bytes.Buffer
+	if err := loadtestCommand(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("err = %v\n%s", err, stderr.String())
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		t.Errorf("profile: %v, %v; want a file written", fi, err)
+	}
+}
