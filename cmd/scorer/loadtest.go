@@ -31,6 +31,7 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	target := fs.String("target", "http://127.0.0.1:8080", "base URL of the service (http mode)")
 	token := fs.String("token", "", "bearer token (http mode, when the service has auth on)")
 	timeoutMs := fs.Int("timeout-ms", 0, "X-Timeout-Ms sent with each request (http mode; 0: not sent)")
+	client := fs.String("client", "fast", "HTTP client (http mode): fast (a purpose-built HTTP/1.1 client, plain http only, a fraction of the CPU per request)\nor std (Go's net/http, for https or to compare)")
 	clientTimeout := fs.Duration("client-timeout", 10*time.Second, "client-side timeout of one request or produce")
 	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated Kafka brokers (kafka mode)")
 	topic := fs.String("topic", "transactions", "topic to produce to (kafka mode)")
@@ -114,6 +115,9 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	if *maxInFlight <= 0 {
 		return errors.New("--max-inflight must be positive")
 	}
+	if *client != "fast" && *client != "std" {
+		return fmt.Errorf("--client %q: want fast or std", *client)
+	}
 	if *runID == "" {
 		var b [4]byte
 		_, _ = rand.Read(b[:])
@@ -174,10 +178,21 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	var where string
 	switch *mode {
 	case "http":
-		t := loadtest.NewHTTPTarget(loadtest.HTTPConfig{BaseURL: *target, Token: *token, TimeoutMs: *timeoutMs,
-			Timeout: *clientTimeout, MaxInFlight: *maxInFlight})
-		defer t.Close()
-		tgt, where = t, strings.TrimRight(*target, "/")+"/score"
+		hcfg := loadtest.HTTPConfig{BaseURL: *target, Token: *token, TimeoutMs: *timeoutMs,
+			Timeout: *clientTimeout, MaxInFlight: *maxInFlight}
+		if *client == "std" {
+			t := loadtest.NewHTTPTarget(hcfg)
+			defer t.Close()
+			tgt = t
+		} else {
+			t, err := loadtest.NewFastHTTPTarget(hcfg)
+			if err != nil {
+				return fmt.Errorf("--client fast: %w", err)
+			}
+			defer t.Close()
+			tgt = t
+		}
+		where = strings.TrimRight(*target, "/") + "/score"
 	case "kafka":
 		t, err := loadtest.NewKafkaTarget(ctx, loadtest.KafkaConfig{Brokers: strings.Split(*brokers, ","), Topic: *topic,
 			AlertsTopic: *alertsTopic, RunID: *runID, MaxInFlight: *maxInFlight, Drain: *drain, Timeout: *clientTimeout})
