@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -232,4 +233,50 @@ func TestGeneratorFraudScenarios(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestGeneratorIdsAreWhatSprintfWrote pins the card, device, IP and merchant
+// strings to what fmt.Sprintf wrote before they were built by hand: the
+// same seed must give the same traffic as before.
+func TestGeneratorIdsAreWhatSprintfWrote(t *testing.T) {
+	for _, seed := range []uint64{0, 1, 7, 1 << 63} {
+		g := NewGenerator(GeneratorConfig{Seed: seed, Cards: 1_000_000, Merchants: 200_000})
+		for rank := range uint64(3000) {
+			h := mix(g.cfg.Seed ^ mix(rank+1))
+			ip := mix(h + 2)
+			c := g.card(rank)
+			if want := fmt.Sprintf("card_%012d", h%1_000_000_000_000); c.id != want {
+				t.Fatalf("card id %q, want %q", c.id, want)
+			}
+			if want := fmt.Sprintf("dev_%010x", mix(h+1)&0xffffffffff); c.device != want {
+				t.Fatalf("device %q, want %q", c.device, want)
+			}
+			if want := fmt.Sprintf("10.%d.%d.%d", byte(ip), byte(ip>>8), byte(ip>>16)|1); c.ip != want {
+				t.Fatalf("ip %q, want %q", c.ip, want)
+			}
+		}
+		for _, i := range []uint64{0, 1, 9, 10, 99999, 100000, 123456, 199999} {
+			if got, want := g.merchant(i).id, fmt.Sprintf("merch_%05d", i); got != want {
+				t.Fatalf("merchant id %q, want %q", got, want)
+			}
+		}
+	}
+	for _, v := range []uint64{0, 1, 0xf, 0xffffffffff, 999_999_999_999, 1 << 63, ^uint64(0)} {
+		for _, w := range []int{0, 5, 12, 25} {
+			if got, want := padded("p_", v, 10, w), fmt.Sprintf("p_%0*d", w, v); got != want {
+				t.Errorf("padded(%d, 10, %d) = %q, want %q", v, w, got, want)
+			}
+			if got, want := padded("", v, 16, w), fmt.Sprintf("%0*x", w, v); got != want {
+				t.Errorf("padded(%d, 16, %d) = %q, want %q", v, w, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkGenerator(b *testing.B) {
+	g := NewGenerator(GeneratorConfig{Seed: 1, Cards: 100000, FraudRate: 0.01, RunID: "bench"})
+	b.ReportAllocs()
+	for b.Loop() {
+		g.Next()
+	}
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/fraudscore/scorer/fraud"
 )
@@ -103,12 +105,31 @@ func (t *HTTPTarget) Send(ctx context.Context, ev *Event) Outcome {
 	return out
 }
 
-// sample is the start of an answer body, on one line.
+// sample is the start of an answer body, on one line: its runs of white
+// space made single spaces (as strings.Fields and Join would make them),
+// cut after 200 bytes. It reads no further than it needs to.
 func sample(b []byte) string {
 	const n = 200
-	s := strings.Join(strings.Fields(string(b)), " ")
-	if len(s) > n {
-		s = s[:n] + "..."
+	out := make([]byte, 0, 64)
+	space := false // a space is due before the next non-space
+	for i := 0; i < len(b); {
+		c, size := rune(b[i]), 1
+		if c >= utf8.RuneSelf {
+			c, size = utf8.DecodeRune(b[i:])
+		}
+		if unicode.IsSpace(c) {
+			space = len(out) > 0
+		} else {
+			if space {
+				out = append(out, ' ')
+				space = false
+			}
+			out = append(out, b[i:i+size]...)
+		}
+		i += size
+		if len(out) > n {
+			return string(out[:n]) + "..."
+		}
 	}
-	return s
+	return string(out)
 }

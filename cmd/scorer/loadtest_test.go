@@ -260,3 +260,73 @@ func TestLoadtestCommandFindCapacity(t *testing.T) {
 		}
 	})
 }
+
+func TestLoadtestCommandClients(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte(`{"decision":"approve"}`))
+	}))
+	defer srv.Close()
+	for _, client := range []string{"fast", "std", ""} {
+		t.Run("--client "+client, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "r.json")
+			args := []string{"--target", srv.URL, "--token", "tok", "--rate", "100", "--duration", "200ms",
+				"--slack", "300ms", "--progress=false", "--out", out}
+			if client != "" {
+				args = append(args, "--client", client)
+			}
+			var stdout, stderr bytes.Buffer
+			if err := loadtestCommand(context.Background(), args, &stdout, &stderr); err != nil {
+				t.Fatalf("err = %v\n%s", err, stderr.String())
+			}
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rep struct {
+				Status map[string]int64 `json:"status"`
+			}
+			if err := json.Unmarshal(b, &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.Status["200"] != 20 || len(rep.Status) != 1 {
+				t.Errorf("statuses %v, want 20 answers of 200", rep.Status)
+			}
+		})
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"an unknown client", []string{"--target", srv.URL, "--client", "curl"}, "--client"},
+		{"https needs the std client", []string{"--target", "https://127.0.0.1:1"}, "--client std"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := loadtestCommand(context.Background(), append(tt.args, "--progress=false", "--duration", "100ms"), &stdout, &stderr)
+			if err == nil || exitCode(err) == 99 || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want a usage error mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadtestCommandCPUProfile(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"decision":"approve"}`))
+	}))
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "cpu.prof")
+	args := []string{"--target", srv.URL, "--rate", "100", "--duration", "100ms", "--progress=false", "--cpuprofile", path}
+	var stdout, stderr bytes.Buffer
+	if err := loadtestCommand(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("err = %v\n%s", err, stderr.String())
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		t.Errorf("profile: %v, %v; want a file written", fi, err)
+	}
+}
