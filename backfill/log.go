@@ -1,0 +1,202 @@
+package backfill
+
+import (
+	"cmp"
+	"slices"
+	"time"
+	"unsafe"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/fraudscore/scorer/fraud"
+)
+
+// Log is a list of distinct transactions (by transaction_id), held
+// compactly: 64 bytes a transaction without pointers, its identifiers in
+// one byte arena and its other strings in per-field dictionaries, so that
+// millions of them cost the garbage collector next to nothing. Tx returns
+// one as a fraud.Transaction.
+type Log struct {
+	// rows and ids grow by fixed chunks, never by copying what they hold.
+	rows [][]row
+	n    int
+	ids  [][]byte          // transaction ids, back to back
+	dict [numDict][]string // per field, by id; id 0 is ""
+	idx  [numDict]map[string]uint32
+	seen map[uint64]uint32 // rows by hash of transaction_id
+	dups map[string]struct{}
+}
+
+// row is one transaction. Strings other than the id are dictionary ids.
+type row struct {
+	t      int64  // event time, Unix nanoseconds
+	amount int64  // minor units
+	id     uint64 // where transaction_id is in Log.ids: chunk<<30 | offset<<8 | length
+	f      [numDict]uint32
+}
+
+const (
+	rowChunk = 1 << 16 // rows
+	idChunk  = 1 << 22 // bytes
+)
+
+// at returns row i.
+func (l *Log) at(i int) *row { return &l.rows[i/rowChunk][i%rowChunk] }
+
+// push appends r. The first chunk grows as a slice does, so that a small
+// log stays small; the others are made whole.
+func (l *Log) push(r *row) {
+	if l.n%rowChunk == 0 {
+		size := rowChunk
+		if l.n == 0 {
+			size = 256
+		}
+		l.rows = append(l.rows, make([]row, 0, size))
+	}
+	c := &l.rows[len(l.rows)-1]
+	*c = append(*c, *r)
+	l.n++
+}
+
+// pushID stores id and returns where it is, as row.id says.
+func (l *Log) pushID(id []byte) uint64 {
+	if len(l.ids) == 0 || len(l.ids[len(l.ids)-1])+len(id) > idChunk {
+		size := idChunk
+		if len(l.ids) == 0 {
+			size = 4096
+		}
+		l.ids = append(l.ids, make([]byte, 0, size))
+	}
+	c := len(l.ids) - 1
+	off := len(l.ids[c])
+	l.ids[c] = append(l.ids[c], id...)
+	return uint64(c)<<30 | uint64(off)<<8 | uint64(len(id))
+}
+
+// NewLog returns an empty Log.
+func NewLog() *Log {
+	l := &Log{seen: map[uint64]uint32{}, dups: map[string]struct{}{}}
+	for f := range l.dict {
+		l.dict[f] = []string{""}
+		l.idx[f] = map[string]uint32{"": 0}
+	}
+	return l
+}
+
+// Len is the number of transactions.
+func (l *Log) Len() int { return l.n }
+
+// Tx returns transaction i. Its strings share the Log's memory.
+func (l *Log) Tx(i int) fraud.Transaction {
+	var tx fraud.Transaction
+	l.tx(i, &tx)
+	return tx
+}
+
+func (l *Log) tx(i int, tx *fraud.Transaction) {
+	r := l.at(i)
+	tx.ID = l.id(r)
+	tx.Amount = r.amount
+	tx.EventTime = time.Unix(0, r.t).UTC()
+	tx.CardID = l.dict[fCard][r.f[fCard]]
+	tx.Currency = l.dict[fCurrency][r.f[fCurrency]]
+	tx.MerchantID = l.dict[fMerchant][r.f[fMerchant]]
+	tx.MerchantCategory = l.dict[fCategory][r.f[fCategory]]
+	tx.DeviceID = l.dict[fDevice][r.f[fDevice]]
+	tx.Country = l.dict[fCountry][r.f[fCountry]]
+	tx.Channel = l.dict[fChannel][r.f[fChannel]]
+	tx.IP = l.dict[fIP][r.f[fIP]]
+	tx.Status = fraud.Status(l.dict[fStatus][r.f[fStatus]])
+}
+
+// id returns r's transaction_id. Bytes in the arena are never changed
+// once written, so the string stays valid.
+func (l *Log) id(r *row) string {
+	c, off, n := r.id>>30, r.id>>8&(1<<22-1), r.id&0xff
+	if n == 0 {
+		return ""
+	}
+	return unsafe.String(&l.ids[c][off], int(n))
+}
+
+// Append adds tx, a valid transaction, unless its transaction_id is in
+// the log already, and reports whether it did.
+func (l *Log) Append(tx *fraud.Transaction) bool {
+	var r row
+	r.t, r.amount = tx.EventTime.UnixNano(), tx.Amount
+	r.f[fCard] = l.intern(fCard, tx.CardID)
+	r.f[fCurrency] = l.intern(fCurrency, tx.Currency)
+	r.f[fMerchant] = l.intern(fMerchant, tx.MerchantID)
+	r.f[fCategory] = l.intern(fCategory, tx.MerchantCategory)
+	r.f[fDevice] = l.intern(fDevice, tx.DeviceID)
+	r.f[fCountry] = l.intern(fCountry, tx.Country)
+	r.f[fChannel] = l.intern(fChannel, tx.Channel)
+	r.f[fIP] = l.intern(fIP, tx.IP)
+	r.f[fStatus] = l.intern(fStatus, string(tx.Status))
+	return l.add(r, xxhash.Sum64String(tx.ID), unsafe.Slice(unsafe.StringData(tx.ID), len(tx.ID)))
+}
+
+// add appends r with transaction_id id (of hash h) unless the id is in
+// the log already, and reports whether it did.
+func (l *Log) add(r row, h uint64, id []byte) bool {
+	if i, ok := l.seen[h]; ok {
+		if l.id(l.at(int(i))) == string(id) {
+			return false
+		}
+		// Another id with the same hash: rare enough for a map of strings.
+		if _, ok := l.dups[string(id)]; ok {
+			return false
+		}
+		l.dups[string(id)] = struct{}{}
+	} else {
+		l.seen[h] = uint32(l.n)
+	}
+	r.id = l.pushID(id)
+	l.push(&r)
+	return true
+}
+
+// intern returns the dictionary id of value s of field f, adding it.
+func (l *Log) intern(f field, s string) uint32 {
+	if id, ok := l.idx[f][s]; ok {
+		return id
+	}
+	id := uint32(len(l.dict[f]))
+	l.dict[f] = append(l.dict[f], s)
+	l.idx[f][s] = id
+	return id
+}
+
+// sorted returns a view of l sorted by event time, stably: equal times
+// keep their order. It shares l's memory, and is l itself when l is
+// sorted already, as logs mostly are. The view takes no transactions.
+func (l *Log) sorted() *Log {
+	type key struct {
+		t int64
+		i int
+	}
+	keys := make([]key, 0, l.n)
+	ordered := true
+	for _, c := range l.rows {
+		for k := range c {
+			if n := len(keys); n > 0 && c[k].t < keys[n-1].t {
+				ordered = false
+			}
+			keys = append(keys, key{c[k].t, len(keys)})
+		}
+	}
+	if ordered {
+		return l
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if c := cmp.Compare(a.t, b.t); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
+	})
+	v := &Log{ids: l.ids, dict: l.dict}
+	for _, k := range keys {
+		v.push(l.at(k.i))
+	}
+	return v
+}
