@@ -93,52 +93,101 @@ func compute(ctx context.Context, set *features.Set, l *Log, shards int) (*Table
 	return t, nil
 }
 
-// computeShard computes the stateful features of the entity values whose
-// hash falls in shard w of n. Shard 0 also writes the empty values of
+// computeShard computes the stateful features of the entity values that
+// fall in shard w of n. Shard 0 also writes the empty values of
 // transactions that lack an entity.
 func (t *Table) computeShard(ctx context.Context, w, n int) error {
 	set := t.Set
-	ents := len(set.Entities())
-	logs := make([]map[string]*features.Log, ents)
-	for e := range logs {
-		logs[e] = map[string]*features.Log{}
+	l := t.Log
+	ents := make([]entityLogs, len(set.Entities()))
+	for e, ent := range set.Entities() {
+		ents[e] = newEntityLogs(l, ent)
 	}
 	retention := int64(set.Retention())
 	var tx fraud.Transaction
-	for i := range t.Log.Len() {
+	for i := range l.Len() {
 		if i&(1<<14-1) == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		t.Log.tx(i, &tx)
+		r := l.at(i)
 		row := t.Row(i)
-		at := tx.EventTime.UnixNano()
+		have := false // tx holds row i
 		var mask uint64
-		masked := false
 		for e := range ents {
-			key, ok := set.Key(e, &tx)
+			el := &ents[e]
+			if el.field >= 0 && n > 1 && r.f[el.field] != 0 && int(r.f[el.field])%n != w {
+				continue // another shard's
+			}
+			if !have {
+				l.tx(i, &tx)
+				mask, have = set.Mask(&tx), true
+			}
+			fl, ok := el.log(set, e, r, &tx, w, n)
 			if !ok {
 				if w == 0 {
 					set.Empty(e, row)
 				}
 				continue
 			}
-			if n > 1 && int(xxhash.Sum64String(key)%uint64(n)) != w {
-				continue
+			if fl == nil {
+				continue // another shard's
 			}
-			if !masked {
-				mask, masked = set.Mask(&tx), true
-			}
-			l := logs[e][key]
-			if l == nil {
-				l = &features.Log{}
-				logs[e][key] = l
-			}
-			l.TrimBefore(at-retention, true, nil)
-			j := l.Insert(set.Event(e, &tx, mask, at))
-			l.Compute(set, e, at, j, row)
+			at := r.t
+			fl.TrimBefore(at-retention, true, nil)
+			j := fl.Insert(set.Event(e, &tx, mask, at))
+			fl.Compute(set, e, at, j, row)
 		}
 	}
 	return nil
+}
+
+// entityLogs holds one shard's feature logs of one entity. An entity of a
+// single field is known by the field's dictionary id, which is the same
+// for the same value and 0 for the empty one (set.Key's false); others by
+// set.Key.
+type entityLogs struct {
+	field field // the entity's field when it has one, else -1
+	byID  []*features.Log
+	byKey map[string]*features.Log
+}
+
+func newEntityLogs(l *Log, ent features.Entity) entityLogs {
+	if len(ent.Fields) == 1 {
+		if f := fieldOf([]byte(ent.Fields[0])); f >= 0 && f < numDict {
+			return entityLogs{field: f, byID: make([]*features.Log, len(l.dict[f]))}
+		}
+	}
+	return entityLogs{field: -1, byKey: map[string]*features.Log{}}
+}
+
+// log returns the feature log of entity e of row r (tx), or nil when it
+// is another shard's, and false when the row has no such entity.
+func (el *entityLogs) log(set *features.Set, e int, r *row, tx *fraud.Transaction, w, n int) (*features.Log, bool) {
+	if el.field >= 0 {
+		id := r.f[el.field]
+		if id == 0 {
+			return nil, false
+		}
+		fl := el.byID[id]
+		if fl == nil {
+			fl = &features.Log{}
+			el.byID[id] = fl
+		}
+		return fl, true
+	}
+	key, ok := set.Key(e, tx)
+	if !ok {
+		return nil, false
+	}
+	if n > 1 && int(xxhash.Sum64String(key)%uint64(n)) != w {
+		return nil, true
+	}
+	fl := el.byKey[key]
+	if fl == nil {
+		fl = &features.Log{}
+		el.byKey[key] = fl
+	}
+	return fl, true
 }
