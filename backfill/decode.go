@@ -34,6 +34,7 @@ import (
 // A decoder is not safe for concurrent use: Read gives each worker its own.
 type decoder struct {
 	cache [numDict]map[string]cached
+	last  [numDict]cached // per field, the last verdict: logs repeat values
 	// dict numbers the values of each field as they come: the ids of this
 	// decoder's rows. news lists the values numbered since the last take.
 	dict     [numDict]map[string]uint32
@@ -48,6 +49,7 @@ type decoder struct {
 // use (a token when the value held a card number), whether it is valid,
 // and whether it was tokenized.
 type cached struct {
+	raw       string // the value as it came
 	id        uint32
 	ok        bool
 	tokenized bool
@@ -266,14 +268,8 @@ func (d *decoder) fast(rec []byte, r *wrow, ids *[]byte) bool {
 		if i >= len(b) || b[i] != '"' {
 			return false
 		}
-		j := i + 1
-		for j < len(b) && b[j] != '"' {
-			if c := b[j]; c == '\\' || c < 0x20 || c >= 0x7f {
-				return false
-			}
-			j++
-		}
-		if j >= len(b) {
+		j := plainString(b, i+1)
+		if j < 0 {
 			return false
 		}
 		f := fieldOf(b[i+1 : j])
@@ -300,14 +296,7 @@ func (d *decoder) fast(rec []byte, r *wrow, ids *[]byte) bool {
 			if i >= len(b) || b[i] != '"' {
 				return false
 			}
-			j = i + 1
-			for j < len(b) && b[j] != '"' {
-				if c := b[j]; c == '\\' || c < 0x20 || c >= 0x7f {
-					return false
-				}
-				j++
-			}
-			if j >= len(b) {
+			if j = plainString(b, i+1); j < 0 {
 				return false
 			}
 			vals[f] = b[i+1 : j]
@@ -380,13 +369,17 @@ func (d *decoder) fast(rec []byte, r *wrow, ids *[]byte) bool {
 // fraud.DecodeTransaction on a miss: each field is validated on its own,
 // so a record is valid when each of its fields is.
 func (d *decoder) lookup(f field, v []byte) cached {
+	if c := d.last[f]; c.raw == string(v) && c.raw != "" {
+		return c
+	}
 	m := d.cache[f]
 	if c, ok := m[string(v)]; ok {
+		d.last[f] = c
 		return c
 	}
 	raw := string(v)
 	val := raw
-	var c cached
+	c := cached{raw: raw}
 	if tokenized(f) {
 		val = fraud.Tokenize(raw)
 		c.tokenized = val != raw
@@ -398,6 +391,7 @@ func (d *decoder) lookup(f field, v []byte) cached {
 		clear(m)
 	}
 	m[raw] = c
+	d.last[f] = c
 	return c
 }
 
@@ -453,19 +447,58 @@ func (d *decoder) valid(f field, v string) bool {
 // characters only separate groups within it). A cheap test before
 // fraud.LooksLikePAN, which decides.
 func mayHoldPAN(s []byte) bool {
-	n := 0
+	n, most := 0, 0
 	for _, c := range s {
-		switch {
-		case '0' <= c && c <= '9':
-			if n++; n >= 13 {
-				return true
-			}
-		case 'a' <= c|0x20 && c|0x20 <= 'z':
-			n = 0
+		// Without branches: the bytes of a hex id are digits or letters
+		// at random, which a branch predicts at random.
+		k := asciiClass[c]
+		n = (n + int(k&classDigit)) * int(1-k>>1)
+		most = max(most, n)
+	}
+	return most >= 13
+}
+
+const (
+	classDigit  = 1
+	classLetter = 2
+)
+
+// asciiClass tells ASCII digits and letters.
+var asciiClass = func() (t [256]byte) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = classDigit
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = classLetter, classLetter
+	}
+	return t
+}()
+
+// plainString returns the index of the quote that closes the JSON string
+// starting at b[i], or -1 unless the string is plain: printable ASCII
+// without escapes.
+func plainString(b []byte, i int) int {
+	end := bytes.IndexByte(b[i:], '"')
+	if end < 0 {
+		return -1
+	}
+	end += i
+	for _, c := range b[i:end] {
+		if !plainByte[c] {
+			return -1
 		}
 	}
-	return false
+	return end
 }
+
+// plainByte holds the bytes of plain strings: printable ASCII but the
+// backslash, which starts an escape.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '\\'
+	}
+	return t
+}()
 
 func skipWS(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {

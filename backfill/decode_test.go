@@ -1,8 +1,10 @@
 package backfill
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -207,4 +209,25 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		checkSame(t, rec)
 	})
+}
+
+// BenchmarkDecode decodes the Sparkov sample's records, one a time.
+func BenchmarkDecode(b *testing.B) {
+	raw, err := os.ReadFile("../../shared/data/sparkov/transactions.jsonl")
+	if err != nil {
+		b.Skipf("the Sparkov sample is not here: %v", err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(raw), []byte("\n"))
+	d := newDecoder()
+	var r wrow
+	ids := make([]byte, 0, 1<<10)
+	i := 0
+	for b.Loop() {
+		if err := d.decode(lines[i%len(lines)], &r, &ids); err != nil {
+			b.Fatal(err)
+		}
+		d.takeNews()
+		ids = ids[:0]
+		i++
+	}
 }
