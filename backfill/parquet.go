@@ -121,37 +121,34 @@ func WriteParquet(w io.Writer, t *Table) (int, error) {
 // fillRowGroup writes rows [lo, hi) of the selection (all rows when sel is
 // nil) into rg, a column at a time.
 func (t *Table) fillRowGroup(rg *parquet.ConcurrentRowGroupWriter, sel []int32, lo, hi int) error {
-	row := func(k int) int {
-		if sel != nil {
-			return int(sel[k])
-		}
-		return k
-	}
-	cols := rg.ColumnWriters()
-	vals := make([]parquet.Value, 0, valueBatch)
-	nf := t.Set.Len()
-	l := t.Log
-	for c := range cols {
-		for k := lo; k < hi; k += valueBatch {
-			vals = vals[:0]
-			for j := k; j < min(k+valueBatch, hi); j++ {
-				i := row(j)
-				var v parquet.Value
-				switch {
-				case c == 0:
-					v = parquet.ByteArrayValue(stringBytes(l.id(l.at(i))))
-				case c == 1:
-					v = parquet.ByteArrayValue(stringBytes(l.dict[fCard][l.at(i).f[fCard]]))
-				case c == 2:
-					v = parquet.Int64Value(floorDiv(l.at(i).t, 1000))
-				case c < 3+nf:
-					v = parquet.DoubleValue(t.Values[i*nf+c-3])
-				default:
-					v = parquet.Int32Value(int32(t.Labels[i]))
-				}
-				vals = append(vals, v.Level(0, 0, c))
+	l, nf := t.Log, t.Set.Len()
+	vals := make([]parquet.Value, hi-lo)
+	for c, cw := range rg.ColumnWriters() {
+		for k := range vals {
+			i := lo + k
+			if sel != nil {
+				i = int(sel[i])
 			}
-			if _, err := cols[c].WriteRowValues(vals); err != nil {
+			var v parquet.Value
+			switch {
+			case c == 0:
+				v = parquet.ByteArrayValue(stringBytes(l.id(l.at(i))))
+			case c == 1:
+				v = parquet.ByteArrayValue(stringBytes(l.dict[fCard][l.at(i).f[fCard]]))
+			case c == 2:
+				v = parquet.Int64Value(floorDiv(l.at(i).t, 1000))
+			case c < 3+nf:
+				v = parquet.DoubleValue(t.Values[i*nf+c-3])
+			default:
+				v = parquet.Int32Value(int32(t.Labels[i]))
+			}
+			v.SetColumnIndex(c) // levels stay 0: every column is required
+			vals[k] = v
+		}
+		for k := 0; k < len(vals); k += valueBatch {
+			// Pages are cut between writes: a batch at a time keeps them near
+			// the page buffer's size.
+			if _, err := cw.WriteRowValues(vals[k:min(k+valueBatch, len(vals))]); err != nil {
 				return err
 			}
 		}
