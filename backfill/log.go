@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"time"
 	"unsafe"
@@ -31,13 +32,14 @@ type Log struct {
 type row struct {
 	t      int64  // event time, Unix nanoseconds
 	amount int64  // minor units
-	id     uint64 // where transaction_id is in Log.ids: chunk<<30 | offset<<8 | length
+	id     uint64 // where transaction_id is in Log.ids: chunk<<(idBits+8) | offset<<8 | length
 	f      [numDict]uint32
 }
 
 const (
-	rowChunk = 1 << 16 // rows
-	idChunk  = 1 << 22 // bytes
+	rowChunk = 1 << 16 // rows, 4 MiB
+	idBits   = 22
+	idChunk  = 1 << idBits // bytes
 )
 
 // at returns row i.
@@ -47,11 +49,11 @@ func (l *Log) at(i int) *row { return &l.rows[i/rowChunk][i%rowChunk] }
 // log stays small; the others are made whole.
 func (l *Log) push(r *row) {
 	if l.n%rowChunk == 0 {
-		size := rowChunk
 		if l.n == 0 {
-			size = 256
+			l.rows = append(l.rows, make([]row, 0, 256))
+		} else {
+			l.rows = append(l.rows, make([]row, 0, rowChunk))
 		}
-		l.rows = append(l.rows, make([]row, 0, size))
 	}
 	c := &l.rows[len(l.rows)-1]
 	*c = append(*c, *r)
@@ -61,21 +63,21 @@ func (l *Log) push(r *row) {
 // pushID stores id and returns where it is, as row.id says.
 func (l *Log) pushID(id []byte) uint64 {
 	if len(l.ids) == 0 || len(l.ids[len(l.ids)-1])+len(id) > idChunk {
-		size := idChunk
 		if len(l.ids) == 0 {
-			size = 4096
+			l.ids = append(l.ids, make([]byte, 0, 4096))
+		} else {
+			l.ids = append(l.ids, make([]byte, 0, idChunk))
 		}
-		l.ids = append(l.ids, make([]byte, 0, size))
 	}
 	c := len(l.ids) - 1
 	off := len(l.ids[c])
 	l.ids[c] = append(l.ids[c], id...)
-	return uint64(c)<<30 | uint64(off)<<8 | uint64(len(id))
+	return uint64(c)<<(idBits+8) | uint64(off)<<8 | uint64(len(id))
 }
 
 // NewLog returns an empty Log.
 func NewLog() *Log {
-	l := &Log{seen: map[uint64]uint32{}, dups: map[string]struct{}{}}
+	l := &Log{}
 	for f := range l.dict {
 		l.dict[f] = []string{""}
 		l.idx[f] = map[string]uint32{"": 0}
@@ -112,7 +114,7 @@ func (l *Log) tx(i int, tx *fraud.Transaction) {
 // id returns r's transaction_id. Bytes in the arena are never changed
 // once written, so the string stays valid.
 func (l *Log) id(r *row) string {
-	c, off, n := r.id>>30, r.id>>8&(1<<22-1), r.id&0xff
+	c, off, n := r.id>>(idBits+8), r.id>>8&(idChunk-1), r.id&0xff
 	if n == 0 {
 		return ""
 	}
@@ -139,6 +141,9 @@ func (l *Log) Append(tx *fraud.Transaction) bool {
 // add appends r with transaction_id id (of hash h) unless the id is in
 // the log already, and reports whether it did.
 func (l *Log) add(r row, h uint64, id []byte) bool {
+	if l.seen == nil {
+		l.index()
+	}
 	if i, ok := l.seen[h]; ok {
 		if l.id(l.at(int(i))) == string(id) {
 			return false
@@ -156,6 +161,29 @@ func (l *Log) add(r row, h uint64, id []byte) bool {
 	return true
 }
 
+// index builds the index of transaction ids, which doneAdding dropped.
+func (l *Log) index() {
+	l.seen, l.dups = make(map[uint64]uint32, l.n), map[string]struct{}{}
+	for i := range l.n {
+		id := l.id(l.at(i))
+		if h := xxhash.Sum64String(id); l.seenHash(h) {
+			l.dups[id] = struct{}{}
+		} else {
+			l.seen[h] = uint32(i)
+		}
+	}
+}
+
+func (l *Log) seenHash(h uint64) bool {
+	_, ok := l.seen[h]
+	return ok
+}
+
+// doneAdding drops the index of transaction ids, the largest part of a
+// Log after its rows, for the memory to serve what comes next. Append
+// builds it again if need be.
+func (l *Log) doneAdding() { l.seen, l.dups = nil, nil }
+
 // intern returns the dictionary id of value s of field f, adding it.
 func (l *Log) intern(f field, s string) uint32 {
 	if id, ok := l.idx[f][s]; ok {
@@ -167,26 +195,35 @@ func (l *Log) intern(f field, s string) uint32 {
 	return id
 }
 
+func (l *Log) isSorted() bool {
+	last := int64(math.MinInt64)
+	for _, c := range l.rows {
+		for k := range c {
+			if c[k].t < last {
+				return false
+			}
+			last = c[k].t
+		}
+	}
+	return true
+}
+
 // sorted returns a view of l sorted by event time, stably: equal times
 // keep their order. It shares l's memory, and is l itself when l is
 // sorted already, as logs mostly are. The view takes no transactions.
 func (l *Log) sorted() *Log {
+	if l.isSorted() {
+		return l
+	}
 	type key struct {
 		t int64
 		i int
 	}
 	keys := make([]key, 0, l.n)
-	ordered := true
 	for _, c := range l.rows {
 		for k := range c {
-			if n := len(keys); n > 0 && c[k].t < keys[n-1].t {
-				ordered = false
-			}
 			keys = append(keys, key{c[k].t, len(keys)})
 		}
-	}
-	if ordered {
-		return l
 	}
 	slices.SortFunc(keys, func(a, b key) int {
 		if c := cmp.Compare(a.t, b.t); c != 0 {

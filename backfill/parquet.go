@@ -62,6 +62,10 @@ func (t *Table) rows() []int32 {
 // out rows without a label, and returns how many rows it wrote. Row
 // groups of 131,072 rows are encoded in parallel.
 func WriteParquet(w io.Writer, t *Table) (int, error) {
+	return t.writeParquet(w, rowGroupRows)
+}
+
+func (t *Table) writeParquet(w io.Writer, groupRows int) (int, error) {
 	schema := parquetSchema(t)
 	pw := parquet.NewGenericWriter[any](w, schema,
 		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
@@ -72,26 +76,33 @@ func WriteParquet(w io.Writer, t *Table) (int, error) {
 		n = len(sel)
 	}
 
-	// Row groups are filled by workers and committed in order.
-	type group struct {
+	// Row groups are filled by workers and committed in order, each worker
+	// with a row group writer and a buffer of its own, used again and
+	// again.
+	type slot struct {
 		rg   *parquet.ConcurrentRowGroupWriter
+		vals []parquet.Value
+	}
+	type group struct {
+		*slot
 		lo   int
 		err  error
 		done chan struct{}
 	}
 	workers := runtime.GOMAXPROCS(0)
+	free := make(chan *slot, workers)
+	for range workers {
+		free <- &slot{rg: pw.BeginRowGroup(), vals: make([]parquet.Value, min(groupRows, n))}
+	}
 	pending := make(chan *group, workers)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(pending)
-		sem := make(chan struct{}, workers)
 		var fill sync.WaitGroup
-		for lo := 0; lo < n; lo += rowGroupRows {
-			g := &group{rg: pw.BeginRowGroup(), lo: lo, done: make(chan struct{})}
-			sem <- struct{}{}
+		for lo := 0; lo < n; lo += groupRows {
+			g := &group{slot: <-free, lo: lo, done: make(chan struct{})}
 			fill.Go(func() {
-				defer func() { <-sem }()
-				g.err = t.fillRowGroup(g.rg, sel, g.lo, min(g.lo+rowGroupRows, n))
+				g.err = t.fillRowGroup(g.rg, g.vals, sel, g.lo, min(g.lo+groupRows, n))
 				close(g.done)
 			})
 			pending <- g
@@ -107,6 +118,7 @@ func WriteParquet(w io.Writer, t *Table) (int, error) {
 		if err == nil {
 			_, err = g.rg.Commit()
 		}
+		free <- g.slot
 	}
 	wg.Wait()
 	if err != nil {
@@ -120,9 +132,9 @@ func WriteParquet(w io.Writer, t *Table) (int, error) {
 
 // fillRowGroup writes rows [lo, hi) of the selection (all rows when sel is
 // nil) into rg, a column at a time.
-func (t *Table) fillRowGroup(rg *parquet.ConcurrentRowGroupWriter, sel []int32, lo, hi int) error {
+func (t *Table) fillRowGroup(rg *parquet.ConcurrentRowGroupWriter, vals []parquet.Value, sel []int32, lo, hi int) error {
 	l, nf := t.Log, t.Set.Len()
-	vals := make([]parquet.Value, hi-lo)
+	vals = vals[:hi-lo]
 	for c, cw := range rg.ColumnWriters() {
 		for k := range vals {
 			i := lo + k

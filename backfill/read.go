@@ -166,6 +166,7 @@ func Read(ctx context.Context, src Source, o ReadOptions) (*Log, Stats, error) {
 		}
 	}
 	wg.Wait()
+	l.doneAdding()
 	if err == nil {
 		err = srcErr
 	}
