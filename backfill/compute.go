@@ -5,6 +5,7 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -69,6 +70,7 @@ func compute(ctx context.Context, set *features.Set, l *Log, shards int) (*Table
 	l = l.sorted()
 	n := l.Len()
 	t := &Table{Set: set, Log: l, Values: make([]float64, n*set.Len())}
+	adviseHugePages(asBytes(t.Values))
 	errs := make([]error, shards)
 	var wg sync.WaitGroup
 	for w := range shards {
@@ -91,6 +93,12 @@ func compute(ctx context.Context, set *features.Set, l *Log, shards int) (*Table
 	}
 	wg.Wait()
 	return t, nil
+}
+
+// asBytes is the memory of s.
+func asBytes[T any](s []T) []byte {
+	var zero T
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(zero)))
 }
 
 // computeShard computes the stateful features of the entity values that

@@ -36,9 +36,10 @@ type row struct {
 	f      [numDict]uint32
 }
 
+// Chunks are large enough for several huge pages (see adviseHugePages).
 const (
-	rowChunk = 1 << 16 // rows, 4 MiB
-	idBits   = 22
+	rowChunk = 1 << 17 // rows, 8 MiB
+	idBits   = 23
 	idChunk  = 1 << idBits // bytes
 )
 
@@ -52,7 +53,9 @@ func (l *Log) push(r *row) {
 		if l.n == 0 {
 			l.rows = append(l.rows, make([]row, 0, 256))
 		} else {
-			l.rows = append(l.rows, make([]row, 0, rowChunk))
+			c := make([]row, 0, rowChunk)
+			adviseHugePages(asBytes(c[:rowChunk]))
+			l.rows = append(l.rows, c)
 		}
 	}
 	c := &l.rows[len(l.rows)-1]
@@ -66,7 +69,9 @@ func (l *Log) pushID(id []byte) uint64 {
 		if len(l.ids) == 0 {
 			l.ids = append(l.ids, make([]byte, 0, 4096))
 		} else {
-			l.ids = append(l.ids, make([]byte, 0, idChunk))
+			c := make([]byte, 0, idChunk)
+			adviseHugePages(c[:idChunk])
+			l.ids = append(l.ids, c)
 		}
 	}
 	c := len(l.ids) - 1
