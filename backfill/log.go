@@ -46,19 +46,21 @@ const (
 // at returns row i.
 func (l *Log) at(i int) *row { return &l.rows[i/rowChunk][i%rowChunk] }
 
-// push appends r. The first chunk grows as a slice does, so that a small
-// log stays small; the others are made whole.
+// push appends r. Chunks are made whole, but for the first, which grows
+// fourfold from small so that a small log stays small, and jumps to whole
+// before it costs much copying.
 func (l *Log) push(r *row) {
 	if l.n%rowChunk == 0 {
-		if l.n == 0 {
-			l.rows = append(l.rows, make([]row, 0, 256))
-		} else {
-			c := make([]row, 0, rowChunk)
-			adviseHugePages(asBytes(c[:rowChunk]))
-			l.rows = append(l.rows, c)
-		}
+		l.rows = append(l.rows, nil)
 	}
 	c := &l.rows[len(l.rows)-1]
+	if len(*c) == cap(*c) {
+		least := 256
+		if len(l.rows) > 1 {
+			least = rowChunk
+		}
+		*c = grown(*c, rowChunk, least)
+	}
 	*c = append(*c, *r)
 	l.n++
 }
@@ -66,18 +68,34 @@ func (l *Log) push(r *row) {
 // pushID stores id and returns where it is, as row.id says.
 func (l *Log) pushID(id []byte) uint64 {
 	if len(l.ids) == 0 || len(l.ids[len(l.ids)-1])+len(id) > idChunk {
-		if len(l.ids) == 0 {
-			l.ids = append(l.ids, make([]byte, 0, 4096))
-		} else {
-			c := make([]byte, 0, idChunk)
-			adviseHugePages(c[:idChunk])
-			l.ids = append(l.ids, c)
-		}
+		l.ids = append(l.ids, nil)
 	}
 	c := len(l.ids) - 1
+	if b := &l.ids[c]; len(*b)+len(id) > cap(*b) {
+		least := 4096
+		if c > 0 {
+			least = idChunk
+		}
+		*b = grown(*b, idChunk, least)
+	}
 	off := len(l.ids[c])
 	l.ids[c] = append(l.ids[c], id...)
 	return uint64(c)<<(idBits+8) | uint64(off)<<8 | uint64(len(id))
+}
+
+// grown returns s with four times the room, at least least, and whole
+// (of capacity full, with huge pages advised) once that is within 1/16.
+func grown[T any](s []T, full, least int) []T {
+	n := max(4*cap(s), least)
+	if n*16 >= full {
+		n = full
+	}
+	g := make([]T, len(s), n)
+	if n == full {
+		adviseHugePages(asBytes(g[:n]))
+	}
+	copy(g, s)
+	return g
 }
 
 // NewLog returns an empty Log.

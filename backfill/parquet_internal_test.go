@@ -65,17 +65,3 @@ func TestParquetRowGroupsKeepTheRowOrder(t *testing.T) {
 		t.Errorf("read %d rows, want 100", i)
 	}
 }
-
-func TestAppendAfterReadStillKnowsTheIDs(t *testing.T) {
-	l := NewLog()
-	tx := fraud.Transaction{ID: "a", CardID: "c", Currency: "USD", EventTime: time.Unix(0, 0).UTC()}
-	l.Append(&tx)
-	l.doneAdding()
-	if l.Append(&tx) {
-		t.Error("a repeated id was added after doneAdding")
-	}
-	tx.ID = "b"
-	if !l.Append(&tx) || l.Len() != 2 {
-		t.Errorf("a new id was not added (%d rows)", l.Len())
-	}
-}
