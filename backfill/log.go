@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"cmp"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -200,6 +201,20 @@ func (l *Log) index() {
 func (l *Log) seenHash(h uint64) bool {
 	_, ok := l.seen[h]
 	return ok
+}
+
+// reserve makes room in the index of ids for n transactions in all.
+func (l *Log) reserve(n int64) {
+	n = min(n, 1<<26) // a hint, not a promise
+	if l.seen == nil {
+		l.index()
+	}
+	if n <= int64(len(l.seen)) {
+		return
+	}
+	m := make(map[uint64]uint32, n)
+	maps.Copy(m, l.seen)
+	l.seen = m
 }
 
 // doneAdding drops the index of transaction ids, the largest part of a

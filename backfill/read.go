@@ -130,10 +130,18 @@ func Read(ctx context.Context, src Source, o ReadOptions) (*Log, Stats, error) {
 	l := NewLog()
 	trans := make([][numDict][]uint32, workers) // per worker: its ids to the log's
 	var err error
+	hinted := false
 	for j := range order {
 		<-j.done // workers finish every job they take, whatever ctx says
 		if err != nil {
 			continue // draining
+		}
+		if h, ok := src.(interface{ sizeHint() int64 }); ok && !hinted && len(j.b.Lines) > 0 {
+			// The first block tells the size of a record, the source how
+			// many bytes there are: room for the ids at once, rather than
+			// a map that grows (and copies itself) twenty times.
+			hinted = true
+			l.reserve(h.sizeHint() * j.stats.Records / int64(len(j.b.Lines)))
 		}
 		st.add(&j.stats)
 		tr := &trans[j.worker]
