@@ -6,7 +6,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/fraudscore/scorer/fraud"
@@ -53,14 +52,6 @@ type cached struct {
 	id        uint32
 	ok        bool
 	tokenized bool
-}
-
-// wrow is a decoded transaction as a decoder writes it: a row whose
-// dictionary ids are the decoder's own, and whose transaction_id is in a
-// caller's arena.
-type wrow struct {
-	row
-	hash uint64 // of the transaction_id
 }
 
 // The transaction fields, by their JSON names. The first numDict are
@@ -139,9 +130,11 @@ func newDecoder() *decoder {
 	return d
 }
 
-// decode decodes rec into r, appending its transaction_id to *ids, or
+// decode decodes rec into r, appending its transaction_id to *ids (r.id
+// says where: offset<<8 | length), with the decoder's own dictionary ids,
+// or
 // returns the *fraud.ValidationError that says why it is no transaction.
-func (d *decoder) decode(rec []byte, r *wrow, ids *[]byte) error {
+func (d *decoder) decode(rec []byte, r *row, ids *[]byte) error {
 	mark := len(*ids)
 	if d.fast(rec, r, ids) {
 		return nil
@@ -164,7 +157,7 @@ func (d *decoder) slow(rec []byte) (fraud.Transaction, error) {
 }
 
 // fromTx writes tx as a row.
-func (d *decoder) fromTx(tx *fraud.Transaction, r *wrow, ids *[]byte) {
+func (d *decoder) fromTx(tx *fraud.Transaction, r *row, ids *[]byte) {
 	r.t, r.amount = tx.EventTime.UnixNano(), tx.Amount
 	r.f[fCard] = d.number(fCard, tx.CardID)
 	r.f[fCurrency] = d.number(fCurrency, tx.Currency)
@@ -178,9 +171,8 @@ func (d *decoder) fromTx(tx *fraud.Transaction, r *wrow, ids *[]byte) {
 	d.setID(r, ids, []byte(tx.ID))
 }
 
-func (d *decoder) setID(r *wrow, ids *[]byte, id []byte) {
+func (d *decoder) setID(r *row, ids *[]byte, id []byte) {
 	r.id = uint64(len(*ids))<<8 | uint64(len(id))
-	r.hash = xxhash.Sum64(id)
 	*ids = append(*ids, id...)
 }
 
@@ -255,7 +247,7 @@ func (d *decoder) tokenizeJSON(rec []byte) ([]byte, int) {
 
 // fast decodes rec into r when rec is plain (see decoder), and reports
 // whether it did. False means only that the slow path must decide.
-func (d *decoder) fast(rec []byte, r *wrow, ids *[]byte) bool {
+func (d *decoder) fast(rec []byte, r *row, ids *[]byte) bool {
 	var vals [numFields][]byte
 	var seen uint32
 	b := rec

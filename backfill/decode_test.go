@@ -16,7 +16,7 @@ import (
 // decodeOne decodes rec with d as Read does and returns the transaction,
 // resolving d's dictionary ids through all (which it keeps up to date).
 func decodeOne(d *decoder, all *[numDict][]string, rec []byte) (fraud.Transaction, error) {
-	var r wrow
+	var r row
 	var ids []byte
 	err := d.decode(rec, &r, &ids)
 	news := d.takeNews()
@@ -52,7 +52,7 @@ func checkSame(t *testing.T, rec []byte) (fast bool) {
 	t.Helper()
 	var all [numDict][]string
 	d := newDecoder()
-	var r wrow
+	var r row
 	var ids []byte
 	fast = d.fast(rec, &r, &ids)
 	d = newDecoder()
@@ -219,7 +219,7 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	lines := bytes.Split(bytes.TrimSpace(raw), []byte("\n"))
 	d := newDecoder()
-	var r wrow
+	var r row
 	ids := make([]byte, 0, 1<<10)
 	i := 0
 	for b.Loop() {

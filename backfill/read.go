@@ -130,18 +130,10 @@ func Read(ctx context.Context, src Source, o ReadOptions) (*Log, Stats, error) {
 	l := NewLog()
 	trans := make([][numDict][]uint32, workers) // per worker: its ids to the log's
 	var err error
-	hinted := false
 	for j := range order {
 		<-j.done // workers finish every job they take, whatever ctx says
 		if err != nil {
 			continue // draining
-		}
-		if h, ok := src.(interface{ sizeHint() int64 }); ok && !hinted && len(j.b.Lines) > 0 {
-			// The first block tells the size of a record, the source how
-			// many bytes there are: room for the ids at once, rather than
-			// a map that grows (and copies itself) twenty times.
-			hinted = true
-			l.reserve(h.sizeHint() * j.stats.Records / int64(len(j.b.Lines)))
 		}
 		st.add(&j.stats)
 		tr := &trans[j.worker]
@@ -159,9 +151,7 @@ func Read(ctx context.Context, src Source, o ReadOptions) (*Log, Stats, error) {
 				r.f[f] = tr[f][r.f[f]]
 			}
 			off, n := r.id>>8, r.id&0xff
-			if !l.add(r.row, r.hash, j.ids[off:off+n]) {
-				st.Duplicates++
-			}
+			l.pushUnchecked(r, j.ids[off:off+n])
 		}
 		j.reset()
 		free <- j
@@ -174,7 +164,7 @@ func Read(ctx context.Context, src Source, o ReadOptions) (*Log, Stats, error) {
 		}
 	}
 	wg.Wait()
-	l.doneAdding()
+	st.Duplicates = int64(l.dedupe())
 	if err == nil {
 		err = srcErr
 	}
@@ -189,7 +179,7 @@ type readJob struct {
 	b      *Block
 	done   chan struct{}
 	worker int
-	rows   []wrow
+	rows   []row
 	ids    []byte            // the rows' transaction ids
 	news   [numDict][]string // the worker's dictionary entries first used here
 	stats  Stats
@@ -204,7 +194,7 @@ func (j *readJob) decode(d *decoder) {
 	}
 	if b.Lines != nil {
 		if n := bytes.Count(b.Lines, []byte{'\n'}) + 1; cap(j.rows) < n {
-			j.rows = make([]wrow, 0, n)
+			j.rows = make([]row, 0, n)
 			j.ids = make([]byte, 0, 40*n)
 		}
 		for rest := b.Lines; len(rest) > 0; {
@@ -236,7 +226,7 @@ func (j *readJob) reset() {
 
 func (j *readJob) record(d *decoder, rec []byte) {
 	j.stats.Records++
-	j.rows = append(j.rows, wrow{})
+	j.rows = append(j.rows, row{})
 	err := d.decode(rec, &j.rows[len(j.rows)-1], &j.ids)
 	if err == nil {
 		return

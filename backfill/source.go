@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -63,11 +62,7 @@ func OpenFile(path string) (Source, error) {
 		if err != nil {
 			return nil, err
 		}
-		s := &lineSource{r: f, c: f}
-		if st, err := f.Stat(); err == nil {
-			s.size = st.Size()
-		}
-		return s, nil
+		return &lineSource{r: f, c: f}, nil
 	case strings.HasSuffix(lower, ".jsonl.gz"), strings.HasSuffix(lower, ".json.gz"), strings.HasSuffix(lower, ".ndjson.gz"):
 		f, err := os.Open(path)
 		if err != nil {
@@ -78,7 +73,7 @@ func OpenFile(path string) (Source, error) {
 			f.Close()
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		return &lineSource{r: z, c: multiCloser{z, f}, size: gzipSize(f)}, nil
+		return &lineSource{r: z, c: multiCloser{z, f}}, nil
 	case strings.HasSuffix(lower, ".csv"):
 		return openCSV(path)
 	case strings.HasSuffix(lower, ".parquet"):
@@ -101,29 +96,8 @@ func (m multiCloser) Close() error {
 type lineSource struct {
 	r     io.Reader
 	c     io.Closer
-	size  int64  // about how many bytes of lines there are; 0 if unknown
 	carry []byte // the start of a line cut by the end of the last read
 	eof   bool
-}
-
-// sizeHint is about how many bytes of records the source holds, or 0.
-func (s *lineSource) sizeHint() int64 { return s.size }
-
-// gzipSize is the unpacked size a gzip file's trailer gives (of its last
-// member, modulo 4 GiB: only a hint), or 0 when it cannot be read.
-func gzipSize(f *os.File) int64 {
-	st, err := f.Stat()
-	if err != nil || st.Size() < 18 {
-		return 0
-	}
-	var b [4]byte
-	if _, err := f.ReadAt(b[:], st.Size()-4); err != nil {
-		return 0
-	}
-	if n := int64(binary.LittleEndian.Uint32(b[:])); n >= st.Size() {
-		return n
-	}
-	return 0
 }
 
 func (s *lineSource) Next(ctx context.Context, b *Block) error {
