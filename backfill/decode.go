@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"time"
@@ -475,7 +476,23 @@ func plainString(b []byte, i int) int {
 		return -1
 	}
 	end += i
-	for _, c := range b[i:end] {
+	s := b[i:end]
+	// Eight bytes at a time: a word is plain unless one of its bytes is
+	// below 0x20, above 0x7e or a backslash (the classic tests for a byte
+	// less than, more than or equal to a value, which may flag too much
+	// but never too little).
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; len(s) >= 8; s = s[8:] {
+		x := binary.LittleEndian.Uint64(s)
+		y := x ^ (ones * '\\')
+		low := (x - ones*0x20) &^ x
+		high := (x + ones*(0x7f-0x7e)) | x
+		backslash := (y - ones) &^ y
+		if (low|high|backslash)&highs != 0 {
+			return -1
+		}
+	}
+	for _, c := range s {
 		if !plainByte[c] {
 			return -1
 		}
