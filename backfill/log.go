@@ -220,17 +220,10 @@ func (l *Log) pushUnchecked(r *row, id []byte) {
 // whose ids need comparing; a map of every id cost several times that,
 // in the one goroutine that collects what the decoders read.
 func (l *Log) dedupe() int {
-	hashes := make([]uint64, l.n)
-	var wg sync.WaitGroup
-	for k := range l.rows {
-		wg.Go(func() {
-			for j := range l.rows[k] {
-				hashes[k*rowChunk+j] = xxhash.Sum64String(l.id(&l.rows[k][j]))
-			}
-		})
-	}
-	wg.Wait()
-	sorted := radixSort(slices.Clone(hashes), make([]uint64, len(hashes)))
+	hashes := l.idHashes()
+	buf := make([]uint64, len(hashes))
+	adviseHugePages(asBytes(buf))
+	sorted := radixSort(hashes, buf)
 	twice := map[uint64]bool{}
 	for i := 1; i < len(sorted); i++ {
 		if sorted[i] == sorted[i-1] {
@@ -242,9 +235,8 @@ func (l *Log) dedupe() int {
 	}
 	seen := map[string]bool{}
 	w := 0
-	for i, h := range hashes {
-		if twice[h] {
-			id := l.id(l.at(i))
+	for i := range l.n {
+		if id := l.id(l.at(i)); twice[xxhash.Sum64String(id)] {
 			if seen[id] {
 				continue
 			}
@@ -257,11 +249,28 @@ func (l *Log) dedupe() int {
 	for k := range l.rows {
 		l.rows[k] = l.rows[k][:min(max(w-k*rowChunk, 0), len(l.rows[k]))]
 	}
-	for len(l.rows) > 0 && len(l.rows[len(l.rows)-1]) == 0 && w <= (len(l.rows)-1)*rowChunk {
+	for len(l.rows) > 0 && len(l.rows[len(l.rows)-1]) == 0 {
 		l.rows = l.rows[:len(l.rows)-1]
 	}
 	l.n = w
 	return removed
+}
+
+// idHashes returns the hash of each row's transaction_id, computed on
+// every core.
+func (l *Log) idHashes() []uint64 {
+	hashes := make([]uint64, l.n)
+	adviseHugePages(asBytes(hashes))
+	var wg sync.WaitGroup
+	for k := range l.rows {
+		wg.Go(func() {
+			for j := range l.rows[k] {
+				hashes[k*rowChunk+j] = xxhash.Sum64String(l.id(&l.rows[k][j]))
+			}
+		})
+	}
+	wg.Wait()
+	return hashes
 }
 
 // radixSort sorts a, using buf (as long) for room, and returns the sorted
