@@ -13,9 +13,8 @@ import (
 // TestAdmissionOnTheRealPipeline drives the whole service (HTTP, admission
 // control, Badger and its group commit) past its capacity and back, and
 // checks what a payment system relies on: no shedding below capacity, even
-// right after an overload (the phase after it lasts 8 s, the issue allows
-// 5 s to recover), and a limit that does not ratchet below what the load
-// needs. The client runs in the same process, on the same two
+// right after an overload, and a limit that does not ratchet below what
+// the load needs. The client runs in the same process, on the same two
 // cores, so the figures are ratios within one run; the overload
 // benchmark (docs/BENCHMARKS.md) measures them with server and load on
 // separate cores. Under -race the service is several times slower and
@@ -55,7 +54,7 @@ func TestAdmissionOnTheRealPipeline(t *testing.T) {
 	before := run(low)
 	over := run(loadtest.Schedule{{Duration: 3 * time.Second, Rate: 2 * capacity}})
 	shedBefore := lim.Stats().ShedByReason
-	after := run(loadtest.Schedule{{Duration: 8 * time.Second, Rate: 0.8 * capacity}})
+	after := run(low)
 	st := lim.Stats()
 	defer func() {
 		if t.Failed() {
@@ -67,14 +66,7 @@ func TestAdmissionOnTheRealPipeline(t *testing.T) {
 	}()
 	t.Logf("0.8x: shed %.3f%%; 2x: goodput %.0f/s shed %.1f%%; 0.8x after: shed %.3f%%; limit %d, service time %v",
 		100*shedRate(before), over.Throughput, 100*shedRate(over), 100*shedRate(after), st.Limit, st.LatencyEstimate)
-	// The ratchet this guards against shed 10-40% at 0.8x, in every
-	// second. The overload benchmark (docs/BENCHMARKS.md), with the load on
-	// its own core, measures the 0.1% the issue asks for. Here the client
-	// shares both cores with the service, and about once in 20 s throughput
-	// dips by a third for a second or two (Badger's background work is the
-	// suspect; a CPU profile pins it on nothing), which sheds up to 5% of
-	// a phase.
-	const bound = 0.05
+	const bound = 0.005 // the benchmark shows 0.1% on separate cores
 	if shedRate(before) > bound {
 		t.Errorf("at 0.8x capacity %.2f%% of requests were shed or failed, want at most %.1f%%", 100*shedRate(before), 100*bound)
 	}

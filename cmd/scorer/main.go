@@ -1,6 +1,7 @@
 // Command scorer is the real-time fraud-scoring service and its tools.
 //
 //	scorer serve     run the HTTP API, the Kafka consumer and the alert relay
+//	scorer backfill  compute the features of a transaction log into a table
 //	scorer healthcheck  exit 0 when --url answers 200 (container health checks)
 //	scorer version   print the version
 package main
@@ -53,6 +54,8 @@ usage:
   scorer serve [flags]     run the service (HTTP API, Kafka consumer, alert relay)
   scorer loadtest [flags]  drive a scorer with open-loop load and report latency
   scorer dlq replay [flags] re-drive dead-lettered records to their source topic
+  scorer backfill [flags]  compute every feature of a transaction log (file or topic)
+                           into a Parquet or CSV table, as the service computes them
   scorer noop [flags]      a no-op POST /score on chi, the baseline of the benchmarks
   scorer healthcheck       exit 0 when the service at --url answers 200 (for HEALTHCHECK)
   scorer version           print the version
@@ -73,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return loadtestCommand(ctx, args[1:], stdout, stderr)
 	case "dlq":
 		return dlqCommand(ctx, args[1:], stdout, stderr)
+	case "backfill":
+		return backfillCommand(ctx, args[1:], stderr)
 	case "noop":
 		return noop(ctx, args[1:], stderr)
 	case "healthcheck":

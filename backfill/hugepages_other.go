@@ -1,0 +1,5 @@
+//go:build !linux
+
+package backfill
+
+func adviseHugePages(b []byte) {}
