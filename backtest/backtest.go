@@ -33,13 +33,18 @@ type Row struct {
 func (r *Row) Alerted() bool { return r.Decision != fraud.Approve }
 
 // ScoreTable scores each row of t with eng, from the table's feature
-// columns and its amount column (when it has one), as the service scores
+// columns and its amount (column amount, or else tx_amount), as the service scores
 // a transaction whose features are those. t must have labels.
 func ScoreTable(ctx context.Context, eng *model.Engine, t *train.Table) ([]Row, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
 	amount, hasAmount := t.Column("amount")
+	if !hasAmount {
+		// The default features carry the amount as tx_amount, which stays
+		// a feature as well.
+		amount, hasAmount = t.Column("tx_amount")
+	}
 	feats := make(fraud.Features, 0, len(t.Names))
 	cols := make([][]float64, 0, len(t.Names))
 	for k, name := range t.Names {

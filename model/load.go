@@ -70,7 +70,7 @@ func LoadEngine(f Files, features []string) (*Engine, error) {
 // loadLocal reads a model file; the embedded default when path is empty.
 func loadLocal(path string) (Local, error) {
 	if path == "" {
-		return DefaultLogistic(), nil
+		return Default(), nil
 	}
 	m, err := LoadAny(path)
 	if err != nil {

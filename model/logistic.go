@@ -13,7 +13,7 @@ import (
 	"slices"
 )
 
-//go:embed default_model.json
+//go:embed handset_logistic.json
 var defaultModelJSON []byte
 
 // Logistic is a logistic-regression Model loaded from JSON. It is immutable
@@ -112,13 +112,16 @@ func ParseLogistic(data []byte) (*Logistic, error) {
 	return l, nil
 }
 
-// DefaultLogistic returns the embedded default model (default_model.json):
-// hand-set weights over the default velocity features and amount. It panics
-// only if the embedded file is invalid, which the tests rule out.
+// DefaultLogistic returns the embedded hand-set logistic model
+// (handset_logistic.json): weights set by hand over the nine velocity
+// features of DESIGN.md and the amount. It was the service's default
+// before a trained one (Default); it stays as a small, readable model for
+// tests and examples. It panics only if the embedded file is invalid,
+// which the tests rule out.
 func DefaultLogistic() *Logistic {
 	l, err := ParseLogistic(defaultModelJSON)
 	if err != nil {
-		panic("model: embedded default_model.json: " + err.Error())
+		panic("model: embedded handset_logistic.json: " + err.Error())
 	}
 	return l
 }

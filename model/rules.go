@@ -266,6 +266,21 @@ func (r *Rules) CheckThresholds(t Thresholds) error {
 	return errors.Join(errs...)
 }
 
+// Ceiling returns the highest thresholds these rules allow: the lowest
+// score of a rule for each decision (1 where no rule makes it). A model
+// whose thresholds are above them fails CheckThresholds.
+func (r *Rules) Ceiling() Thresholds {
+	c := Thresholds{Review: 1, Decline: 1}
+	for _, rl := range r.rules {
+		if rl.decision == fraud.Decline {
+			c.Decline = min(c.Decline, rl.score)
+		} else {
+			c.Review = min(c.Review, rl.score)
+		}
+	}
+	return c
+}
+
 // match appends the indexes of the rules matching in to dst.
 func (r *Rules) match(in *Input, dst []int32) []int32 {
 	for i := range r.rules {

@@ -40,6 +40,10 @@ type Config struct {
 	Trees gbt.Params
 	// Linear are the options of the logistic regression (Kind Logistic).
 	Linear LogisticOptions
+	// Ceiling, when set, lowers thresholds picked above it: the rules the
+	// model will run with need their scores to reach the thresholds of
+	// their decisions (model.Rules.Ceiling). Outcome.Capped says when.
+	Ceiling model.Thresholds
 	// Progress, when set, is told how training goes.
 	Progress func(format string, args ...any)
 }
@@ -74,6 +78,8 @@ type Outcome struct {
 	File       []byte // the model file, for model.LoadAny
 	Model      model.Model
 	Thresholds model.Thresholds
+	// Capped says that Config.Ceiling lowered the thresholds picked.
+	Capped bool
 	// Validation is the evaluation on the validation split.
 	Validation *eval.Report
 	// Importance ranks the features, most useful first: total split gain
@@ -174,6 +180,7 @@ func Fit(ctx context.Context, t *Table, cfg Config) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	th, out.Capped = capThresholds(th, cfg.Ceiling)
 	out.Thresholds = th
 	rep, err := eval.Evaluate(scores, va.Labels, eval.Options{
 		Title:      cfg.Version + " on the validation split",
@@ -321,6 +328,19 @@ func PickThresholds(scores []float64, labels []bool, tg Targets) (model.Threshol
 	th.Review = max(th.Review, math.SmallestNonzeroFloat64)
 	th.Decline = max(th.Decline, th.Review)
 	return th, nil
+}
+
+// capThresholds lowers th to c where c is set and th above it.
+func capThresholds(th, c model.Thresholds) (model.Thresholds, bool) {
+	capped := false
+	if c.Decline > 0 && th.Decline > c.Decline {
+		th.Decline, capped = c.Decline, true
+	}
+	if c.Review > 0 && th.Review > c.Review {
+		th.Review, capped = c.Review, true
+	}
+	th.Review = min(th.Review, th.Decline)
+	return th, capped
 }
 
 // bothClasses says when a split lacks fraud or legitimate rows.

@@ -24,7 +24,7 @@ const backfillHelp = `usage: scorer backfill --input FILE --out FILE.parquet|FIL
        scorer backfill --topic T --brokers HOST:PORT,... --out FILE.parquet|FILE.csv [flags]
 
 Computes every feature of the definitions (--features, default: the built-in
-nine) for each distinct transaction_id of a log, as of the transaction's event
+ones) for each distinct transaction_id of a log, as of the transaction's event
 time, over every event of the log, exactly as the online store does for the log
 replayed in event-time order: one row per transaction, in event-time order,
 with columns transaction_id, card_id, event_time, each feature by name, and
@@ -210,36 +210,18 @@ func reportRead(w io.Writer, st backfill.Stats, el time.Duration) {
 	}
 }
 
-// writeTable writes to a temporary file beside path and renames it into
-// place once complete, so that a failed run leaves no partial table.
+// writeTable writes t to path in format, whole or not at all.
 func writeTable(path, format string, t *backfill.Table) (int, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return 0, err
-	}
-	defer os.Remove(f.Name())
 	var n int
-	if format == ".parquet" {
-		n, err = backfill.WriteParquet(f, t)
-	} else {
-		n, err = backfill.WriteCSV(f, t)
-	}
-	if err == nil {
-		err = f.Chmod(0o644) // as os.Create's 0666 under the usual umask
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("write %s: %w", path, err)
-	}
-	return n, nil
+	err := writeFileAtomic(path, func(w io.Writer) (err error) {
+		if format == ".parquet" {
+			n, err = backfill.WriteParquet(w, t)
+		} else {
+			n, err = backfill.WriteCSV(w, t)
+		}
+		return err
+	})
+	return n, err
 }
 
 func optionalTime(flagName, s string) (time.Time, error) {

@@ -2,6 +2,9 @@
 //
 //	scorer serve     run the HTTP API, the Kafka consumer and the alert relay
 //	scorer backfill  compute the features of a transaction log into a table
+//	scorer train     train a model on a labelled table
+//	scorer evaluate  measure a model and rules on labelled history
+//	scorer backtest  compare candidate rules or model with the active ones
 //	scorer healthcheck  exit 0 when --url answers 200 (container health checks)
 //	scorer version   print the version
 package main
@@ -56,6 +59,11 @@ usage:
   scorer dlq replay [flags] re-drive dead-lettered records to their source topic
   scorer backfill [flags]  compute every feature of a transaction log (file or topic)
                            into a Parquet or CSV table, as the service computes them
+  scorer train [flags]     train a model (gradient-boosted trees or logistic) on a
+                           labelled table, with thresholds from business targets
+  scorer evaluate [flags]  ROC-AUC, PR-AUC, recall at alert rates... of a model and
+                           rules on a labelled table or a log replayed through the pipeline
+  scorer backtest [flags]  candidate rules or model beside the active ones on history
   scorer noop [flags]      a no-op POST /score on chi, the baseline of the benchmarks
   scorer healthcheck       exit 0 when the service at --url answers 200 (for HEALTHCHECK)
   scorer version           print the version
@@ -78,6 +86,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return dlqCommand(ctx, args[1:], stdout, stderr)
 	case "backfill":
 		return backfillCommand(ctx, args[1:], stderr)
+	case "train":
+		return trainCommand(ctx, args[1:], stdout, stderr)
+	case "evaluate":
+		return evaluateCommand(ctx, args[1:], stdout, stderr)
+	case "backtest":
+		return backtestCommand(ctx, args[1:], stdout, stderr)
 	case "noop":
 		return noop(ctx, args[1:], stderr)
 	case "healthcheck":
