@@ -103,4 +103,3 @@ func agree(a, b float64) bool {
 	}
 	return math.Abs(a-b) <= 1e-9*math.Max(math.Abs(a), math.Abs(b))
 }
-
