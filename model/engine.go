@@ -56,7 +56,8 @@ type Output struct {
 	// degraded, the most severe matching rule decision, or approve.
 	Decision fraud.Decision
 	// Reasons are the matching rules (most severe, then highest score,
-	// first), then the model's reasons, each code once. Never nil.
+	// first), then the model's reasons, each code once; an approval has
+	// none. Never nil.
 	Reasons []fraud.Reason
 	// ModelVersion is the version of the model that answered (a fallback
 	// model's when one answered, see WithFallback), or when the rules
@@ -196,6 +197,12 @@ func (e *Engine) Score(ctx context.Context, in Input) Output {
 	}
 	e.raise(&out, matched)
 	n := min(max(pred.NumReasons, 0), len(pred.Contributions))
+	if out.Decision == fraud.Approve {
+		// Reasons explain a review or a decline. An approval has none:
+		// the features that pushed a score of 0.0001 up are noise to an
+		// analyst.
+		n = 0
+	}
 	out.Reasons = e.reasons(matched, pred.Contributions[:n])
 	return out
 }
