@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fraudscore/scorer/eval"
+	"github.com/fraudscore/scorer/features"
 	"github.com/fraudscore/scorer/gbt"
 	"github.com/fraudscore/scorer/model"
 )
@@ -121,5 +122,22 @@ func TestPickThresholds(t *testing.T) {
 	}
 	if _, err := PickThresholds(scores, labels, Targets{AlertRate: 2}); err == nil {
 		t.Error("an alert rate of 2 was accepted")
+	}
+}
+
+// TestReasonsCoverTheDefaultFeatures: every default feature has a reason
+// named for an analyst, not the generic fallback, and the catalog names
+// no feature that does not exist.
+func TestReasonsCoverTheDefaultFeatures(t *testing.T) {
+	names := features.Default().Names()
+	for _, name := range names {
+		if r := ReasonFor(name); r == model.DefaultReason(name) {
+			t.Errorf("feature %s has only the generic reason %q", name, r.Code)
+		}
+	}
+	for name := range reasons {
+		if name != "amount" && !slices.Contains(names, name) {
+			t.Errorf("the catalog names %s, which is no default feature", name)
+		}
 	}
 }
