@@ -1,22 +1,23 @@
 package backfill
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/fraudscore/scorer/kafkaconn"
 )
 
 // TopicOptions says which records of a Kafka topic OpenTopic reads. The
 // zero bounds read every partition from its first retained offset to its
 // end as it was when OpenTopic was called.
 type TopicOptions struct {
-	Brokers []string
+	// Cluster is how to reach the brokers (TLS, SASL).
+	Cluster *kafkaconn.Cluster
 	Topic   string
 	// FromOffset and UntilOffset bound the offsets read in every
 	// partition: from FromOffset (inclusive) to UntilOffset (exclusive;
@@ -37,7 +38,7 @@ type TopicOptions struct {
 // ends are fixed when it is called, so records produced meanwhile are not
 // read.
 func OpenTopic(ctx context.Context, o TopicOptions) (Source, error) {
-	if len(o.Brokers) == 0 || o.Topic == "" {
+	if o.Cluster == nil || len(o.Cluster.Brokers()) == 0 || o.Topic == "" {
 		return nil, errors.New("topic source: brokers and topic are required")
 	}
 	if o.FromOffset < 0 || o.UntilOffset < 0 {
@@ -47,11 +48,11 @@ func OpenTopic(ctx context.Context, o TopicOptions) (Source, error) {
 	if !from.IsZero() && !to.IsZero() && to.Before(from) {
 		return nil, errors.New("topic source: the to time is before the from time")
 	}
-	parts, err := topicPartitions(ctx, o.Brokers, o.Topic)
+	parts, err := o.Cluster.Partitions(ctx, o.Topic)
 	if err != nil {
 		return nil, fmt.Errorf("topic %s: %w", o.Topic, err)
 	}
-	s := &topicSource{d: &kafka.Dialer{Timeout: 10 * time.Second}, from: from, to: to}
+	s := &topicSource{d: o.Cluster.Dialer(), from: from, to: to}
 	for _, p := range parts {
 		sp, err := s.span(ctx, p, o)
 		if err != nil {
@@ -62,26 +63,6 @@ func OpenTopic(ctx context.Context, o TopicOptions) (Source, error) {
 		}
 	}
 	return s, nil
-}
-
-// topicPartitions returns the partitions of topic in order, without
-// creating it: a mistyped name is an error, not a new empty topic.
-func topicPartitions(ctx context.Context, brokers []string, topic string) ([]kafka.Partition, error) {
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return nil, err
-	}
-	i := slices.IndexFunc(md.Topics, func(t kafka.Topic) bool { return t.Name == topic })
-	if i < 0 {
-		return nil, kafka.UnknownTopicOrPartition
-	}
-	if err := md.Topics[i].Error; err != nil {
-		return nil, err
-	}
-	parts := md.Topics[i].Partitions
-	slices.SortFunc(parts, func(a, b kafka.Partition) int { return cmp.Compare(a.ID, b.ID) })
-	return parts, nil
 }
 
 type topicSource struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/fraudscore/scorer/backfill"
 	"github.com/fraudscore/scorer/features"
 	"github.com/fraudscore/scorer/internal/kafkatest"
+	"github.com/fraudscore/scorer/kafkaconn"
 )
 
 func TestTopicInput(t *testing.T) {
@@ -65,7 +66,7 @@ func TestTopicInput(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			o := c.opts
-			o.Brokers, o.Topic = []string{broker}, topic
+			o.Cluster, o.Topic = kafkaconn.Plain(broker), topic
 			src, err := backfill.OpenTopic(ctx, o)
 			if err != nil {
 				t.Fatal(err)
@@ -89,7 +90,7 @@ func TestTopicInput(t *testing.T) {
 	t.Run("a missing topic is an error, not a new topic", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if _, err := backfill.OpenTopic(ctx, backfill.TopicOptions{Brokers: []string{broker}, Topic: "nope"}); err == nil {
+		if _, err := backfill.OpenTopic(ctx, backfill.TopicOptions{Cluster: kafkaconn.Plain(broker), Topic: "nope"}); err == nil {
 			t.Error("err = nil, want unknown topic")
 		}
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/fraudscore/scorer/backfill"
 	"github.com/fraudscore/scorer/features"
 	"github.com/fraudscore/scorer/fraud"
+	"github.com/fraudscore/scorer/kafkaconn"
 )
 
 const backfillHelp = `usage: scorer backfill --input FILE --out FILE.parquet|FILE.csv [flags]
@@ -56,6 +57,9 @@ func backfillCommand(ctx context.Context, args []string, stderr io.Writer) error
 	input := fs.String("input", "", "transaction log: .jsonl, .jsonl.gz, .csv or .parquet")
 	topic := fs.String("topic", "", "Kafka topic to read instead of --input")
 	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated Kafka brokers (with --topic)")
+	var tlsCfg kafkaconn.TLS
+	var saslCfg kafkaconn.SASL
+	kafkaFlags(fs, &tlsCfg, &saslCfg)
 	fromOffset := fs.Int64("from-offset", 0, "first offset read in every partition (with --topic)")
 	toOffset := fs.Int64("to-offset", -1, "last offset read in every partition, inclusive; -1: the end as of the start (with --topic)")
 	fromTime := fs.String("from-time", "", "RFC 3339: read records with a Kafka timestamp at or after it (with --topic)")
@@ -113,7 +117,12 @@ func backfillCommand(ctx context.Context, args []string, stderr io.Writer) error
 	if *input != "" {
 		src, err = backfill.OpenFile(*input)
 	} else {
-		o := backfill.TopicOptions{Brokers: splitList(*brokers), Topic: *topic, FromOffset: *fromOffset}
+		cluster, err := kafkaCluster(*brokers, tlsCfg, saslCfg)
+		if err != nil {
+			return err
+		}
+		defer cluster.Close()
+		o := backfill.TopicOptions{Cluster: cluster, Topic: *topic, FromOffset: *fromOffset}
 		if *toOffset >= 0 {
 			o.UntilOffset = *toOffset + 1
 		}
