@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -113,7 +115,7 @@ func ready(t *testing.T, addr string) (int, readiness) {
 func TestFullDiskRefusesWorkAndResumes(t *testing.T) {
 	dir := mountTmpfs(t, 256)
 	const minFree = 96
-	cfg := service.Config{DataDir: dir, KafkaBrokers: "embedded", MinFreeDiskMiB: minFree}
+	cfg := service.Config{DataDir: dir, KafkaBrokers: "embedded", MinFreeDiskMiB: minFree, KafkaStallAfter: 300 * time.Millisecond}
 	r := startConfig(t, cfg)
 	now := time.Now().Add(-time.Minute)
 
@@ -154,6 +156,15 @@ func TestFullDiskRefusesWorkAndResumes(t *testing.T) {
 	if st, _ := postStatus(t, r.Addr(), txJSON("while-full", "card_x", 1000, now, "")); st != 503 {
 		t.Errorf("a new transaction on the full disk got %d, want 503", st)
 	}
+	// The record is fetched and waits at the gate: its partition shows as
+	// stalled, and it is not processed until there is room.
+	waitMetric(t, r.Addr(), "scorer_kafka_partitions_stalled", func(v float64) bool { return v >= 1 })
+	if v := metricValue(t, r.Addr(), "scorer_disk_low"); v != 1 {
+		t.Errorf("scorer_disk_low = %v on a full disk, want 1", v)
+	}
+	if _, ok, _ := r.Store().Lookup("k-while-full"); ok {
+		t.Error("a Kafka record was processed while the disk was full")
+	}
 
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
@@ -172,6 +183,10 @@ func TestFullDiskRefusesWorkAndResumes(t *testing.T) {
 		t.Error("a new transaction after the disk recovered was a duplicate")
 	}
 	r.waitProcessed(t, "k-while-full")
+	waitMetric(t, r.Addr(), "scorer_kafka_partitions_stalled", func(v float64) bool { return v == 0 })
+	if v := metricValue(t, r.Addr(), "scorer_disk_low"); v != 0 {
+		t.Errorf("scorer_disk_low = %v once space was freed, want 0", v)
+	}
 	for _, b := range answered {
 		if res, _ := r.post(t, b); !res.Duplicate {
 			t.Fatalf("%s was answered before the disk filled but is not stored", b)
@@ -199,4 +214,46 @@ func TestFullDiskRefusesWorkAndResumes(t *testing.T) {
 
 func kafkaMsg(id, card string, at time.Time) kafka.Message {
 	return kafka.Message{Key: []byte(card), Value: txJSON(id, card, 1000, at, "")}
+}
+
+// metricValue returns the value of an unlabelled gauge from /metrics, or
+// NaN when it is absent.
+func metricValue(t *testing.T, addr, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && (f[0] == name || strings.HasPrefix(f[0], name+"{")) {
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return v
+		}
+	}
+	return math.NaN()
+}
+
+// waitMetric polls /metrics until the gauge satisfies ok, for at most 15 s.
+func waitMetric(t *testing.T, addr, name string, ok func(float64) bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		v := metricValue(t, addr, name)
+		if ok(v) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v after 15s", name, v)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
