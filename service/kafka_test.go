@@ -107,6 +107,27 @@ func (r *running) post(t testing.TB, body []byte) (fraud.Result, time.Duration) 
 	return res, took
 }
 
+// settledAlerts waits until the outbox is empty (every alert committed
+// so far is acknowledged by Kafka), then returns everything on the
+// alerts topic: a duplicate would be there by then.
+func (r *running) settledAlerts(t *testing.T, broker string) []kafka.Message {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for r.Relay().Stats().Depth != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox depth %d after 30s", r.Relay().Stats().Depth)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msgs, err := kafkatest.ReadAll(ctx, broker, "fraud.alerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
 // waitProcessed waits until the transaction is in the seen index.
 func (r *running) waitProcessed(t *testing.T, ids ...string) {
 	t.Helper()
@@ -173,9 +194,8 @@ func TestKafkaEndToEnd(t *testing.T) {
 
 	r.waitProcessed(t, "calm-2", "burst-5", "big-1")
 	// Two burst alerts, and one for big-1 although it came twice.
-	got := kafkatest.WaitFor(t, r.broker, "fraud.alerts", 3, 30*time.Second)
-	time.Sleep(500 * time.Millisecond) // anything extra would have arrived by now
-	got = kafkatest.WaitFor(t, r.broker, "fraud.alerts", 3, time.Second)
+	kafkatest.WaitFor(t, r.broker, "fraud.alerts", 3, 30*time.Second)
+	got := r.settledAlerts(t, r.broker)
 	byTx := alertsByTx(t, got)
 	if len(got) != 3 {
 		t.Fatalf("%d alerts, want 3: %v", len(got), byTx)
@@ -303,9 +323,8 @@ func TestBrokerOutageDelaysAlertsAndLosesNone(t *testing.T) {
 	if broker2 != broker {
 		t.Fatalf("broker came back on %s, want %s", broker2, broker)
 	}
-	got := kafkatest.WaitFor(t, broker, "fraud.alerts", 21, 60*time.Second)
-	time.Sleep(500 * time.Millisecond)
-	got = kafkatest.WaitFor(t, broker, "fraud.alerts", 21, time.Second)
+	kafkatest.WaitFor(t, broker, "fraud.alerts", 21, 60*time.Second)
+	got := r.settledAlerts(t, broker)
 	byTx := alertsByTx(t, got)
 	if len(got) != 21 || len(byTx) != 21 {
 		t.Errorf("%d alerts for %d transactions after the outage, want 21 once each", len(got), len(byTx))
