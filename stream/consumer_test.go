@@ -149,11 +149,18 @@ func TestFullPartitionQueueSlowsFetching(t *testing.T) {
 		return nil
 	})
 	c.cfg.MaxInFlight = 4
+	c.cfg.StallAfter = 300 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	time.Sleep(2 * time.Second)
+	// Until the partition shows as stalled (records waiting, nothing
+	// done for StallAfter), the others have had every chance to run.
+	for deadline := time.Now().Add(30 * time.Second); c.Stats().Stalled == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the held partition never showed as stalled")
+		}
+	}
 	if p := processed.Load(); p != 1 {
 		t.Errorf("%d records processed while the first is held, want 1", p)
 	}
