@@ -3,12 +3,21 @@ package deadletter
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
+
+	"github.com/fraudscore/scorer/retry"
 )
 
-// Policy is a bounded retry with exponential backoff and jitter for
-// transient failures. Zero fields take the defaults in brackets.
+// The defaults of Policy.
+const (
+	defaultMaxAttempts = 5
+	defaultInitial     = 50 * time.Millisecond
+	defaultMax         = 2 * time.Second
+)
+
+// Policy is a bounded retry, with the backoff of package retry between
+// attempts, for transient failures. Zero fields take the defaults in
+// brackets.
 type Policy struct {
 	MaxAttempts int           // attempts in all, the first included [5]
 	Initial     time.Duration // backoff after the first failure [50ms]
@@ -17,31 +26,26 @@ type Policy struct {
 
 func (p Policy) withDefaults() Policy {
 	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = 5
+		p.MaxAttempts = defaultMaxAttempts
 	}
 	if p.Initial <= 0 {
-		p.Initial = 50 * time.Millisecond
+		p.Initial = defaultInitial
 	}
 	if p.Max <= 0 {
-		p.Max = 2 * time.Second
+		p.Max = defaultMax
 	}
-	p.Max = max(p.Max, p.Initial)
 	return p
 }
 
 // Backoff returns how long to wait after failed attempt number attempt
 // (1-based; lower values count as 1) before the next one: Initial doubled
-// per earlier failure and capped at Max, of which a random upper half is
-// taken ("equal jitter"), so the wait lies in [d/2, d] and instances that
-// failed together do not retry together.
+// per earlier failure and capped at Max (a Max below Initial counts as
+// Initial), of which a random upper half is taken ("equal jitter", see
+// retry.Backoff), so the wait lies in [d/2, d] and instances that failed
+// together do not retry together.
 func (p Policy) Backoff(attempt int) time.Duration {
 	p = p.withDefaults()
-	d := p.Max
-	if shift := max(attempt, 1) - 1; shift < 62 && p.Initial <= p.Max>>shift {
-		d = p.Initial << shift
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
+	return retry.Backoff{Base: p.Initial, Cap: p.Max}.Next(attempt)
 }
 
 // Retry calls fn until it succeeds, fails with an error for which
@@ -63,15 +67,8 @@ func Retry(ctx context.Context, p Policy, fn func(context.Context) error, perman
 		if attempt >= p.MaxAttempts || (permanent != nil && permanent(err)) {
 			return attempt, err
 		}
-		if ctx.Err() != nil {
+		if retry.Sleep(ctx, p.Backoff(attempt)) != nil {
 			return attempt, fmt.Errorf("%w (retry stopped: %w)", err, ctx.Err())
-		}
-		t := time.NewTimer(p.Backoff(attempt))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return attempt, fmt.Errorf("%w (retry stopped: %w)", err, ctx.Err())
-		case <-t.C:
 		}
 	}
 }
