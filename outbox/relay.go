@@ -18,6 +18,15 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/fraudscore/scorer/kafkaconn"
+	"github.com/fraudscore/scorer/retry"
+)
+
+// After a failed publish the relay waits from publishRetryBase, doubling
+// per failure in a row up to publishRetryCap (see retry.Backoff), or
+// RelayConfig.OpenFor while the breaker is open.
+const (
+	publishRetryBase = 50 * time.Millisecond
+	publishRetryCap  = 2 * time.Second
 )
 
 // RelayConfig configures a Relay. Zero values take the defaults in brackets.
@@ -137,7 +146,8 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer r.w.Close()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	backoff := 50 * time.Millisecond
+	b := retry.Backoff{Base: publishRetryBase, Cap: publishRetryCap}
+	inARow := 0 // failed publishes
 	for {
 		n, err := r.publishOnce(ctx)
 		switch {
@@ -145,19 +155,17 @@ func (r *Relay) Run(ctx context.Context) error {
 			return nil
 		case err != nil:
 			r.failures.Add(1)
+			inARow++
 			r.log.Warn("publish failed; will retry", "topic", r.cfg.Topic, "err", err, "depth", r.ob.Depth(), "breaker", r.cb.State().String())
-			wait := backoff
+			wait := b.Next(inARow)
 			if r.cb.State() == gobreaker.StateOpen {
 				wait = r.cfg.OpenFor
 			}
-			backoff = min(backoff*2, 2*time.Second)
-			select {
-			case <-ctx.Done():
+			if retry.Sleep(ctx, wait) != nil {
 				return nil
-			case <-time.After(wait):
 			}
 		case n > 0:
-			backoff = 50 * time.Millisecond
+			inARow = 0
 		default:
 			select {
 			case <-ctx.Done():

@@ -36,6 +36,7 @@ import (
 	"github.com/fraudscore/scorer/kafkaconn"
 	"github.com/fraudscore/scorer/model"
 	"github.com/fraudscore/scorer/outbox"
+	"github.com/fraudscore/scorer/retry"
 	"github.com/fraudscore/scorer/scoring"
 	"github.com/fraudscore/scorer/stream"
 	"github.com/fraudscore/scorer/telemetry"
@@ -480,6 +481,18 @@ func (s *Service) Run(ctx context.Context) error {
 	return errors.Join(serveErr, closeErr)
 }
 
+// The waits of runKafka's retry loops (see retry.Backoff).
+const (
+	// While the topics cannot be created (brokers away, say), they are
+	// tried again after a wait from topicsRetryBase, doubling per failure
+	// up to topicsRetryCap.
+	topicsRetryBase = 500 * time.Millisecond
+	topicsRetryCap  = 10 * time.Second
+	// consumerRestartWait is the wait before a consumer that stopped on an
+	// error is run again, the same after every stop (jittered).
+	consumerRestartWait = time.Second
+)
+
 // runKafka creates the topics, then runs the consumer and the relay until
 // ctx ends, restarting the consumer should it stop on an error.
 func (s *Service) runKafka(ctx context.Context) {
@@ -490,8 +503,8 @@ func (s *Service) runKafka(ctx context.Context) {
 		{Topic: s.cfg.TopicWindows, NumPartitions: s.cfg.TopicPartitions, ReplicationFactor: s.cfg.TopicReplication},
 		{Topic: s.cfg.TopicLate, NumPartitions: s.cfg.TopicPartitions, ReplicationFactor: s.cfg.TopicReplication},
 	}
-	backoff := 500 * time.Millisecond
-	for {
+	b := retry.Backoff{Base: topicsRetryBase, Cap: topicsRetryCap}
+	for attempt := 1; ; attempt++ {
 		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := s.kafka.EnsureTopics(tctx, topics...)
 		cancel()
@@ -500,12 +513,9 @@ func (s *Service) runKafka(ctx context.Context) {
 		}
 		s.topicErr.Store(&err)
 		s.log.Warn("kafka topics not ready; retrying", "err", err)
-		select {
-		case <-ctx.Done():
+		if retry.Sleep(ctx, b.Next(attempt)) != nil {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 10*time.Second)
 	}
 	close(s.topics)
 	s.log.Info("kafka ready", "kafka", s.kafka, "transactions", s.cfg.TopicTransactions,
@@ -518,13 +528,12 @@ func (s *Service) runKafka(ctx context.Context) {
 			r.Run(ctx)
 		}()
 	}
-	for ctx.Err() == nil {
+	restart := retry.Backoff{Base: consumerRestartWait, Cap: consumerRestartWait}
+	for restarts := 1; ctx.Err() == nil; {
 		if err := s.consumer.Run(ctx); err != nil {
 			s.log.Error("consumer stopped; restarting", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
+			retry.Sleep(ctx, restart.Next(restarts)) // an end of ctx ends the loop
+			restarts++
 		}
 	}
 	wg.Wait()

@@ -28,6 +28,7 @@ import (
 	"github.com/fraudscore/scorer/deadletter"
 	"github.com/fraudscore/scorer/fraud"
 	"github.com/fraudscore/scorer/kafkaconn"
+	"github.com/fraudscore/scorer/retry"
 	"github.com/fraudscore/scorer/scoring"
 	"github.com/fraudscore/scorer/telemetry"
 	"github.com/fraudscore/scorer/velocity"
@@ -334,6 +335,18 @@ func (pr *progress) advanced(next, head int64, now time.Time) {
 
 var errStopped = errors.New("stream: consumer stopped before commit")
 
+// The waits of the consumer's own retry loops (see retry.Backoff); the
+// retries of a record's processing follow Config.Retry.
+const (
+	// fetchRetryWait is the wait after a failed fetch, the same after
+	// every failure (jittered).
+	fetchRetryWait = 500 * time.Millisecond
+	// A dead letter that could not be sent is sent again after a wait
+	// from dlqRetryBase, doubling per failure up to dlqRetryCap.
+	dlqRetryBase = 100 * time.Millisecond
+	dlqRetryCap  = 5 * time.Second
+)
+
 // readerConfig is the consumer-group reader the consumer uses; the
 // passthrough benchmark reads with the same one.
 func (c *Consumer) readerConfig() kafka.ReaderConfig {
@@ -394,6 +407,8 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 	}()
 
 	var lastLag time.Time
+	fetchRetry := retry.Backoff{Base: fetchRetryWait, Cap: fetchRetryWait}
+	fetchFailures := 0 // in a row
 	for {
 		m, err := r.FetchMessage(wctx)
 		if err != nil {
@@ -403,13 +418,12 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 				}
 				return nil
 			}
+			fetchFailures++
 			c.log.Warn("kafka fetch failed; retrying", "err", err)
-			select {
-			case <-wctx.Done():
-			case <-time.After(500 * time.Millisecond):
-			}
+			retry.Sleep(wctx, fetchRetry.Next(fetchFailures)) // an end of wctx shows in the next fetch
 			continue
 		}
+		fetchFailures = 0
 		// Stats takes locks and builds a snapshot: sample the lag, don't
 		// pay for it on every record.
 		if now := time.Now(); now.Sub(lastLag) > 250*time.Millisecond {
@@ -659,8 +673,8 @@ func permanent(err error) bool {
 // an unprocessable record is never dropped, and its offset is committed
 // only once the DLQ has it.
 func (c *Consumer) deadLetter(ctx context.Context, m kafka.Message, f deadletter.Failure) error {
-	backoff := 100 * time.Millisecond
-	for {
+	b := retry.Backoff{Base: dlqRetryBase, Cap: dlqRetryCap}
+	for attempt := 1; ; attempt++ {
 		err := c.cfg.DLQ.Send(ctx, m, f)
 		if err == nil {
 			c.deadLettered.Add(1)
@@ -670,11 +684,8 @@ func (c *Consumer) deadLetter(ctx context.Context, m kafka.Message, f deadletter
 			return ctx.Err()
 		}
 		c.log.Warn("dead-letter send failed; retrying", "partition", m.Partition, "offset", m.Offset, "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
+		if err := retry.Sleep(ctx, b.Next(attempt)); err != nil {
+			return err
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
