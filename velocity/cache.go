@@ -1,12 +1,15 @@
 package velocity
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fraudscore/scorer/features"
+	"github.com/fraudscore/scorer/fraud"
 )
 
 // lockedLog returns the entity's cached log with the shard's lock held,
@@ -95,4 +98,36 @@ func (s *Store) load(key string) (*entityLog, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// FeaturesAt returns the features of a card (the card_id entity's) as of
+// at, windows (at-W, at], not counting any new event. With no feature per
+// card_id it returns none.
+func (s *Store) FeaturesAt(ctx context.Context, card string, at time.Time) (fraud.Features, error) {
+	e := s.set.EntityIndex("card_id")
+	if e < 0 {
+		return fraud.Features{}, nil
+	}
+	key := entityKeyOf(s.set.Entities()[e].Name, card)
+	vals := make([]float64, s.set.Len())
+	sh := s.entityShard(key)
+	sh.mu.Lock()
+	l, ok := sh.m[key]
+	if ok {
+		l.Compute(s.set, e, eventNanos(at), -1, vals)
+	}
+	sh.mu.Unlock()
+	if !ok {
+		// Not cached: a read must not evict hot entities.
+		loaded, err := s.load(key)
+		if err != nil {
+			return nil, fmt.Errorf("velocity: load card: %w", err)
+		}
+		loaded.Compute(s.set, e, eventNanos(at), -1, vals)
+	}
+	var out fraud.Features
+	for _, i := range s.set.OfEntity(e) {
+		out = append(out, fraud.Feature{Name: s.set.Names()[i], Value: vals[i]})
+	}
+	return out, nil
 }

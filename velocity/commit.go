@@ -1,6 +1,7 @@
 package velocity
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -197,4 +198,19 @@ func (s *Store) fill(batch []*commitReq, stream *badger.Entry) (*badger.Txn, err
 		}
 	}
 	return txn, nil
+}
+
+// Write stores puts and deletes in one Badger transaction through the
+// group committer, for other state kept beside the velocity state (the
+// alert outbox). It returns once they are in Badger.
+func (s *Store) Write(ctx context.Context, puts []Entry, deletes [][]byte) error {
+	req := getReq()
+	defer putReq(req)
+	for _, e := range puts {
+		req.add(e.Key, e.Value, 0)
+	}
+	for _, k := range deletes {
+		req.del(k)
+	}
+	return s.submit(req)
 }

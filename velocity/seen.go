@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/fraudscore/scorer/fraud"
 )
 
@@ -155,4 +156,31 @@ func statusCode(s fraud.Status) byte {
 		}
 	}
 	return 0
+}
+
+// Lookup returns the stored result of a transaction_id, if it was seen.
+func (s *Store) Lookup(id string) ([]byte, bool, error) {
+	rec, ok, err := s.lookupSeen(id)
+	return rec.result, ok, err
+}
+
+func (s *Store) lookupSeen(id string) (seenRecord, bool, error) {
+	var rec seenRecord
+	found := false
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(seenKey(id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = true
+		return item.Value(func(v []byte) error {
+			var err error
+			rec, err = decodeSeen(v)
+			return err
+		})
+	})
+	return rec, found, err
 }
