@@ -249,6 +249,9 @@ func TestBackfillFirstRecordOfATransactionCounts(t *testing.T) {
 	if table.Len() != 1 || st.Duplicates != 2 {
 		t.Fatalf("%d rows, %d duplicates; want 1 and 2", table.Len(), st.Duplicates)
 	}
+	if r := table.Log.Repeated(); len(r) != 1 || r[0] != "a" {
+		t.Errorf("Repeated() = %q, want [a]", r)
+	}
 	if tx := table.Tx(0); tx.Amount != 100 || tx.CardID != "card_a" || !tx.EventTime.Equal(t0) {
 		t.Errorf("row = %+v, want the first record", tx)
 	}

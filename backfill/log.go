@@ -27,6 +27,8 @@ type Log struct {
 	idx  [numDict]map[string]uint32
 	seen map[uint64]uint32 // rows by hash of transaction_id
 	dups map[string]struct{}
+	// repeated lists the transaction ids dedupe found more than once.
+	repeated []string
 }
 
 // row is one transaction. Strings other than the id are dictionary ids.
@@ -135,6 +137,11 @@ func (l *Log) tx(i int, tx *fraud.Transaction) {
 	tx.Status = fraud.Status(l.dict[fStatus][r.f[fStatus]])
 }
 
+// Repeated returns the transaction ids that Read found in more than one
+// record (it kept the first), each once, in the order of their first
+// repeat. The strings share the Log's memory.
+func (l *Log) Repeated() []string { return l.repeated }
+
 // id returns r's transaction_id. Bytes in the arena are never changed
 // once written, so the string stays valid.
 func (l *Log) id(r *row) string {
@@ -233,14 +240,18 @@ func (l *Log) dedupe() int {
 	if len(twice) == 0 {
 		return 0
 	}
-	seen := map[string]bool{}
+	seen := map[string]bool{} // kept once; true: seen again
 	w := 0
 	for i := range l.n {
 		if id := l.id(l.at(i)); twice[xxhash.Sum64String(id)] {
-			if seen[id] {
+			if again, ok := seen[id]; ok {
+				if !again {
+					seen[id] = true
+					l.repeated = append(l.repeated, id)
+				}
 				continue
 			}
-			seen[id] = true
+			seen[id] = false
 		}
 		*l.at(w) = *l.at(i)
 		w++
@@ -343,7 +354,7 @@ func (l *Log) sorted() *Log {
 		}
 		return cmp.Compare(a.i, b.i)
 	})
-	v := &Log{ids: l.ids, dict: l.dict}
+	v := &Log{ids: l.ids, dict: l.dict, repeated: l.repeated}
 	for _, k := range keys {
 		v.push(l.at(k.i))
 	}

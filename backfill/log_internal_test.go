@@ -82,6 +82,9 @@ func TestDedupeKeepsTheFirstOfEachID(t *testing.T) {
 	if tx := l.Tx(3); tx.Amount != 3 {
 		t.Errorf("the first of the repeated id is row %d, want 3", tx.Amount)
 	}
+	if got, want := fmt.Sprint(l.Repeated()), fmt.Sprint([]string{ids[0], ids[3], ids[7]}); got != want {
+		t.Errorf("Repeated() = %s, want %s, each once", got, want)
+	}
 	if l.Append(&fraud.Transaction{ID: ids[7], Currency: "USD"}) {
 		t.Error("Append after dedupe took a repeated id")
 	}
