@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/fraudscore/scorer/features"
+	"github.com/fraudscore/scorer/kv"
 )
 
 const signBit = 1 << 63
@@ -13,14 +14,14 @@ const signBit = 1 << 63
 // v <entity name> 0x00 <value> 0x00.
 func eventPrefix(key string) []byte {
 	k := make([]byte, 0, len(key)+2)
-	k = append(k, prefixEvent)
+	k = append(k, kv.PrefixEvent)
 	k = append(k, key...)
 	return append(k, 0)
 }
 
 func eventKey(key string, t int64, txh uint64) []byte {
 	k := make([]byte, 0, len(key)+18)
-	k = append(k, prefixEvent)
+	k = append(k, kv.PrefixEvent)
 	k = append(k, key...)
 	k = append(k, 0)
 	k = binary.BigEndian.AppendUint64(k, uint64(t)^signBit)
@@ -29,7 +30,7 @@ func eventKey(key string, t int64, txh uint64) []byte {
 
 func seenKey(id string) []byte {
 	k := make([]byte, 0, len(id)+1)
-	k = append(k, prefixSeen)
+	k = append(k, kv.PrefixSeen)
 	return append(k, id...)
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/fraudscore/scorer/features"
 	"github.com/fraudscore/scorer/fraud"
+	"github.com/fraudscore/scorer/kv"
 )
 
 // Correction is what Correct changed.
@@ -99,8 +100,8 @@ func (s *Store) correctEntity(key string, from, keepFrom int64, want []features.
 			has[[2]uint64{uint64(e.T), e.TxH}] = true
 		}
 	}
-	req := getReq()
-	defer putReq(req)
+	req := kv.NewBatch()
+	defer req.Release()
 	wanted := map[[2]uint64]bool{}
 	for _, e := range want {
 		if e.T < keepFrom {
@@ -113,25 +114,25 @@ func (s *Store) correctEntity(key string, from, keepFrom int64, want []features.
 		wanted[id] = true
 		next = append(next, e)
 		// Rewritten even when present: its mask (a status) may differ.
-		req.add(eventKey(key, e.T, e.TxH), encodeEventValue(e), 0)
+		req.Set(eventKey(key, e.T, e.TxH), encodeEventValue(e), 0)
 		if !has[id] {
 			added++
 		}
 	}
 	for _, e := range l.Events {
 		if e.T >= from && !wanted[[2]uint64{uint64(e.T), e.TxH}] {
-			req.del(eventKey(key, e.T, e.TxH))
+			req.Delete(eventKey(key, e.T, e.TxH))
 			removed++
 		}
 	}
-	if len(req.entries) == 0 {
+	if req.Len() == 0 {
 		return 0, 0, nil
 	}
 	// Known before its events can reach Badger, as in apply.
 	if now := s.opt.Now(); !s.known.mayContain(key, now) {
 		s.known.add(key, now)
 	}
-	if err := s.submit(req); err != nil {
+	if err := s.kv.Commit(req); err != nil {
 		return 0, 0, err
 	}
 	slices.SortStableFunc(next, func(a, b features.Event) int {

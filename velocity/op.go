@@ -7,6 +7,7 @@ import (
 
 	"github.com/fraudscore/scorer/features"
 	"github.com/fraudscore/scorer/fraud"
+	"github.com/fraudscore/scorer/kv"
 )
 
 // Op is one transaction in progress. Begin returns it holding the
@@ -47,9 +48,7 @@ type opPart struct {
 
 // Entry is an extra key/value written in the same Badger transaction as an
 // Op's result, such as an alert outbox record.
-type Entry struct {
-	Key, Value []byte
-}
+type Entry = kv.Entry
 
 // Begin claims tx.ID and, unless it was seen before, applies tx to its
 // card's state and computes its features. Concurrent calls with the same
@@ -251,33 +250,33 @@ func (op *Op) Commit(ctx context.Context, result []byte, extra ...Entry) error {
 	}
 	op.done = true
 	s, tx := op.s, op.tx
-	req := getReq()
+	req := kv.NewBatch()
 	for _, p := range op.parts {
 		if p.persist {
-			req.add(eventKey(p.key, p.ev.T, p.ev.TxH), encodeEventValue(p.ev), 0)
+			req.Set(eventKey(p.key, p.ev.T, p.ev.TxH), encodeEventValue(p.ev), 0)
 		}
 	}
 	for _, k := range op.deletes {
-		req.del(k)
+		req.Delete(k)
 	}
 	for _, k := range op.windows {
-		req.add(k, nil, 0)
+		req.Set(k, nil, 0)
 	}
 	for _, k := range op.excluded {
-		req.add(k, nil, 24*time.Hour)
+		req.Set(k, nil, 24*time.Hour)
 	}
 	var late []Entry
 	em := s.getEmitter()
 	if op.lateWindow && em != nil {
 		late = []Entry{em.LateEvent(tx)}
-		req.add(late[0].Key, late[0].Value, 0)
+		req.Set(late[0].Key, late[0].Value, 0)
 	}
-	req.add(seenKey(tx.ID), encodeSeen(tx, result), s.opt.DedupRetention)
+	req.Set(seenKey(tx.ID), encodeSeen(tx, result), s.opt.DedupRetention)
 	for _, e := range extra {
-		req.add(e.Key, e.Value, 0)
+		req.Set(e.Key, e.Value, 0)
 	}
-	err := s.submit(req)
-	putReq(req)
+	err := s.kv.Commit(req)
+	req.Release()
 	if err == nil && late != nil {
 		s.stats.lateForWindow.Add(1)
 		em.Committed(late)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/fraudscore/scorer/fraud"
+	"github.com/fraudscore/scorer/kv"
 )
 
 // Revision replaces the stored result of a transaction already counted,
@@ -71,13 +72,13 @@ func (r *Revision) Commit(ctx context.Context, result []byte, extra ...Entry) er
 	r.done = true
 	rec := r.rec
 	rec.result = result
-	req := getReq()
-	req.add(seenKey(r.tx.ID), encodeSeenRecord(rec), r.s.opt.DedupRetention)
+	req := kv.NewBatch()
+	req.Set(seenKey(r.tx.ID), encodeSeenRecord(rec), r.s.opt.DedupRetention)
 	for _, e := range extra {
-		req.add(e.Key, e.Value, 0)
+		req.Set(e.Key, e.Value, 0)
 	}
-	err := r.s.submit(req)
-	putReq(req)
+	err := r.s.kv.Commit(req)
+	req.Release()
 	r.s.seen.add(r.tx.ID, r.s.opt.Now())
 	if err != nil {
 		r.s.release(r.tx.ID, r.cl, nil)

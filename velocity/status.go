@@ -6,6 +6,7 @@ import (
 
 	"github.com/fraudscore/scorer/features"
 	"github.com/fraudscore/scorer/fraud"
+	"github.com/fraudscore/scorer/kv"
 )
 
 // updateStatus applies a later status of a known transaction to the
@@ -16,8 +17,8 @@ func (s *Store) updateStatus(_ context.Context, tx *fraud.Transaction, c *claim,
 	set := s.set
 	mask := set.Mask(tx)
 	txh := features.HashID(tx.ID)
-	req := getReq()
-	defer putReq(req)
+	req := kv.NewBatch()
+	defer req.Release()
 	type change struct {
 		key  string
 		log  *entityLog
@@ -45,7 +46,7 @@ func (s *Store) updateStatus(_ context.Context, tx *fraud.Transaction, c *claim,
 			ch.old, ch.done = l.Events[i].Mask, true
 			l.Events[i].Mask = mask
 			ch.ev = l.Events[i]
-			req.add(eventKey(key, ch.ev.T, ch.ev.TxH), encodeEventValue(ch.ev), 0)
+			req.Set(eventKey(key, ch.ev.T, ch.ev.TxH), encodeEventValue(ch.ev), 0)
 		}
 		l.pending++
 		sh.mu.Unlock()
@@ -53,8 +54,8 @@ func (s *Store) updateStatus(_ context.Context, tx *fraud.Transaction, c *claim,
 	}
 
 	rec.status = tx.Status
-	req.add(seenKey(tx.ID), encodeSeenRecord(rec), s.opt.DedupRetention)
-	err := s.submit(req)
+	req.Set(seenKey(tx.ID), encodeSeenRecord(rec), s.opt.DedupRetention)
+	err := s.kv.Commit(req)
 	for _, ch := range changes {
 		if err != nil {
 			s.restoreMask(ch.key, ch.log, ch.ev, ch.old, ch.done)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,29 +16,25 @@ import (
 
 	"github.com/fraudscore/scorer/features"
 	"github.com/fraudscore/scorer/fraud"
+	"github.com/fraudscore/scorer/kv"
 )
 
-// Key prefixes in Badger. Every key of an entity starts with its prefix so
-// that the entity loads with one prefix iteration, never a full scan.
-const (
-	prefixEvent = 'v' // v <entity name> 0x00 <value> 0x00 <time:8> <txhash:8> -> amount, filter mask, hashes
-	prefixSeen  = 's' // s <transaction_id> -> seen record with the stored result
-	prefixMeta  = 'm' // m <name> -> store metadata
-)
-
-var keyStreamTime = []byte("m/stream_time")
+// Key layouts in Badger, under the prefixes of package kv. Every key of an
+// entity starts with its prefix so that the entity loads with one prefix
+// iteration, never a full scan.
+//
+//	kv.PrefixEvent: v <entity name> 0x00 <value> 0x00 <time:8> <txhash:8> -> amount, filter mask, hashes
+//	kv.PrefixSeen:  s <transaction_id> -> seen record with the stored result
+//	kv.PrefixMeta:  m <name> -> store metadata
+var keyStreamTime = append([]byte{kv.PrefixMeta}, "/stream_time"...)
 
 const (
 	entityShards = 256
 	claimShards  = 1024
-	// maxBatch bounds one group commit, well under Badger's transaction
-	// limit (about 15% of the 64 MiB memtable).
-	maxBatchOps   = 1024
-	maxBatchBytes = 4 << 20
 )
 
 // ErrClosed is returned by operations on a closed Store.
-var ErrClosed = errors.New("velocity: store closed")
+var ErrClosed = kv.ErrClosed
 
 // Options configures a Store. Zero values take the defaults in brackets.
 type Options struct {
@@ -81,10 +76,12 @@ type Options struct {
 }
 
 // Store is the velocity state and the seen-transactions index. Hot state is
-// cached in memory; writes are group-committed, and an Op's Commit returns
-// only when its writes are in Badger. It is safe for concurrent use.
+// cached in memory; writes are group-committed (kv.Committer), and an Op's
+// Commit returns only when its writes are in Badger. It is safe for
+// concurrent use.
 type Store struct {
 	db       *badger.DB
+	kv       *kv.Committer
 	opt      Options
 	set      *features.Set
 	perShard int
@@ -95,24 +92,15 @@ type Store struct {
 	known    *seenFilter // entities that may have events in Badger
 
 	streamTime atomic.Int64 // largest event time seen, Unix ns; math.MinInt64 when none
+	persisted  atomic.Int64 // stream time last written successfully; noTime before the first
 	streamsMu  sync.Mutex
 	streams    map[uint16]*Stream // Kafka partitions' streams, by id
 	emitter    atomic.Pointer[Emitter]
-
-	mu      sync.RWMutex // guards closed and sends on commits
-	closed  bool
-	commits chan *commitReq
-	done    chan struct{}
 
 	sweepStop chan struct{}
 	sweepDone chan struct{}
 	loops     sync.WaitGroup // background loops besides the sweep
 	closeOnce sync.Once
-
-	ts uint64 // last commit timestamp handed out; committer goroutine only
-
-	discardMu sync.Mutex
-	discardTs uint64 // highest timestamp given to SetDiscardTs
 
 	featureSet  uint64
 	featureSets map[uint64][]string // read-only after Open
@@ -155,8 +143,8 @@ func newClaim(tx *fraud.Transaction) *claim {
 }
 
 type storeStats struct {
-	commits, batches, loads, evictions, late, dropped, truncated atomic.Int64
-	windows, lateForWindow                                       atomic.Int64
+	commits, loads, evictions, late, dropped, truncated atomic.Int64
+	windows, lateForWindow                              atomic.Int64
 }
 
 // Stats are counters for operators.
@@ -179,14 +167,12 @@ type Stats struct {
 // Open returns a Store on db, which the caller owns and closes after the
 // Store. It loads the persisted stream time.
 //
-// db must be opened with badger.OpenManaged: the Store is its only writer
-// and hands out commit timestamps itself, so that reads on the hot path
-// (the seen index, card loads) never wait for commits in flight, as they
-// would in Badger's default mode. Other packages write through Write.
-func Open(db *badger.DB, opt Options) (*Store, error) {
-	if err := checkManaged(db); err != nil {
-		return nil, err
-	}
+// db must be opened in managed mode (kv.Open): the Store's kv.Committer is
+// its only writer and hands out commit timestamps itself, so that reads on
+// the hot path (the seen index, card loads) never wait for commits in
+// flight, as they would in Badger's default mode. Other packages write
+// through Write.
+func Open(db *badger.DB, opt Options) (_ *Store, err error) {
 	if opt.Features == nil {
 		opt.Features = features.Default()
 	}
@@ -216,8 +202,6 @@ func Open(db *badger.DB, opt Options) (*Store, error) {
 		opt:      opt,
 		set:      opt.Features,
 		perShard: max(1, opt.MaxCachedCards/entityShards),
-		commits:  make(chan *commitReq, 4096),
-		done:     make(chan struct{}),
 	}
 	for i := range s.entities {
 		s.entities[i].m = make(map[string]*entityLog)
@@ -227,8 +211,22 @@ func Open(db *badger.DB, opt Options) (*Store, error) {
 	}
 	s.streams = map[uint16]*Stream{}
 	s.streamTime.Store(noTime)
-	s.ts = db.MaxVersion()
-	err := db.View(func(txn *badger.Txn) error {
+	s.persisted.Store(noTime)
+	s.kv, err = kv.NewCommitter(db, kv.CommitterOptions{
+		WriteGate:           opt.WriteGate,
+		WriteError:          opt.WriteError,
+		GroupEntry:          s.streamTimeEntry,
+		GroupEntryCommitted: s.streamTimeCommitted,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("velocity: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			s.kv.Close()
+		}
+	}()
+	err = db.View(func(txn *badger.Txn) error {
 		it, err := txn.Get(keyStreamTime)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
@@ -264,7 +262,6 @@ func Open(db *badger.DB, opt Options) (*Store, error) {
 	if err := s.rebuildSeenFilter(); err != nil {
 		return nil, fmt.Errorf("velocity: rebuild seen filter: %w", err)
 	}
-	go s.commitLoop()
 	s.sweepStop, s.sweepDone = make(chan struct{}), make(chan struct{})
 	if opt.SweepInterval == 0 {
 		opt.SweepInterval = 10 * time.Minute
@@ -313,11 +310,7 @@ func (s *Store) Close() error {
 		close(s.sweepStop)
 		<-s.sweepDone
 		s.loops.Wait()
-		s.mu.Lock()
-		s.closed = true
-		close(s.commits)
-		s.mu.Unlock()
-		<-s.done
+		s.kv.Close()
 	})
 	return nil
 }
@@ -336,7 +329,7 @@ func (s *Store) Watermark() (time.Time, bool) {
 func (s *Store) Stats() Stats {
 	st := Stats{
 		Commits:       s.stats.commits.Load(),
-		Batches:       s.stats.batches.Load(),
+		Batches:       s.kv.Batches(),
 		CardLoads:     s.stats.loads.Load(),
 		Evictions:     s.stats.evictions.Load(),
 		Late:          s.stats.late.Load(),
@@ -457,18 +450,6 @@ func (s *Store) NewStream(partition int) *Stream {
 	return st
 }
 
-// checkManaged reports an error, rather than Badger's panic, for a DB that
-// was not opened with badger.OpenManaged.
-func checkManaged(db *badger.DB) (err error) {
-	defer func() {
-		if recover() != nil {
-			err = errors.New("velocity: Badger must be opened with badger.OpenManaged")
-		}
-	}()
-	db.NewTransactionAt(math.MaxUint64, false).Discard()
-	return nil
-}
-
 // rebuildSeenFilter loads the ids of the seen index (keys only) into the
 // filter. Each counts as seen now, which keeps it at least as long as
 // Badger does.
@@ -477,27 +458,22 @@ func (s *Store) rebuildSeenFilter() error {
 	s.seen = newSeenFilter(s.opt.DedupRetention, gens)
 	now := s.opt.Now()
 	n := 0
-	err := s.db.View(func(txn *badger.Txn) error {
-		o := badger.DefaultIteratorOptions
-		o.PrefetchValues = false
-		o.Prefix = []byte{prefixSeen}
-		it := txn.NewIterator(o)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			s.seen.add(string(it.Item().Key()[1:]), now)
-			n++
+	for k, err := range kv.Keys(s.db, []byte{kv.PrefixSeen}) {
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		s.seen.add(string(k[1:]), now)
+		n++
+	}
 	if n > gens*filterGenCap {
 		s.seen.distrust(now)
 	}
-	return err
+	return nil
 }
 
 // featureSetPrefix keys the name lists of feature sets that results were
 // stored with: m/featureset/<id:8> -> names joined by newlines.
-var featureSetPrefix = []byte("m/featureset/")
+var featureSetPrefix = append([]byte{kv.PrefixMeta}, "/featureset/"...)
 
 // FeatureSetID identifies the current definitions' feature names, so that
 // stored results can carry values without names.
@@ -544,14 +520,11 @@ func (s *Store) loadFeatureSets() error {
 	if err != nil || known {
 		return err
 	}
-	s.ts++
-	txn := s.db.NewTransactionAt(math.MaxUint64, true)
-	defer txn.Discard()
+	b := kv.NewBatch()
+	defer b.Release()
 	key := binary.BigEndian.AppendUint64(append([]byte(nil), featureSetPrefix...), s.featureSet)
-	if err := txn.Set(key, []byte(joined)); err != nil {
-		return err
-	}
-	return txn.CommitAt(s.ts, nil)
+	b.Set(key, []byte(joined), 0)
+	return s.kv.CommitNow(b)
 }
 
 // knownCardsRetention: a card's anchor event is kept for ever, so the
@@ -567,29 +540,23 @@ func (s *Store) rebuildKnownCards() error {
 	now := s.opt.Now()
 	n := 0
 	var last []byte
-	err := s.db.View(func(txn *badger.Txn) error {
-		o := badger.DefaultIteratorOptions
-		o.PrefetchValues = false
-		o.Prefix = []byte{prefixEvent}
-		it := txn.NewIterator(o)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()
-			if len(k) < 19 {
-				continue
-			}
-			key := k[1 : len(k)-17]
-			if bytes.Equal(key, last) {
-				continue
-			}
-			last = append(last[:0], key...)
-			s.known.add(string(key), now)
-			n++
+	for k, err := range kv.Keys(s.db, []byte{kv.PrefixEvent}) {
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		if len(k) < 19 {
+			continue
+		}
+		key := k[1 : len(k)-17]
+		if bytes.Equal(key, last) {
+			continue
+		}
+		last = append(last[:0], key...)
+		s.known.add(string(key), now)
+		n++
+	}
 	if n > gens*filterGenCap {
 		s.known.distrust(now)
 	}
-	return err
+	return nil
 }

@@ -6,7 +6,7 @@ import (
 	"encoding/binary"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
+	"github.com/fraudscore/scorer/kv"
 )
 
 // Sweep deletes from Badger the events older than the retention horizon
@@ -33,43 +33,34 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 		doomed = doomed[:0]
 		return err
 	}
-	err := s.db.View(func(txn *badger.Txn) error {
-		o := badger.DefaultIteratorOptions
-		o.PrefetchValues = false
-		o.Prefix = []byte{prefixEvent}
-		it := txn.NewIterator(o)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			k := it.Item().Key()
-			if len(k) < 18 {
-				continue
-			}
-			prefix := k[:len(k)-16]
-			if !bytes.Equal(prefix, card) {
-				card = append(card[:0], prefix...)
-				pendingOld = nil
-			}
-			t := int64(binary.BigEndian.Uint64(k[len(k)-16:]) ^ signBit)
-			if t >= horizon {
-				continue
-			}
-			if pendingOld != nil {
-				doomed = append(doomed, pendingOld)
-			}
-			pendingOld = it.Item().KeyCopy(nil)
-			if len(doomed) >= 1000 {
-				if err := flush(); err != nil {
-					return err
-				}
+	for k, err := range kv.Keys(s.db, []byte{kv.PrefixEvent}) {
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err != nil {
+			return deleted, err
+		}
+		if len(k) < 18 {
+			continue
+		}
+		prefix := k[:len(k)-16]
+		if !bytes.Equal(prefix, card) {
+			card = append(card[:0], prefix...)
+			pendingOld = nil
+		}
+		t := int64(binary.BigEndian.Uint64(k[len(k)-16:]) ^ signBit)
+		if t >= horizon {
+			continue
+		}
+		if pendingOld != nil {
+			doomed = append(doomed, pendingOld)
+		}
+		pendingOld = bytes.Clone(k)
+		if len(doomed) >= 1000 {
+			if err := flush(); err != nil {
+				return deleted, err
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return deleted, err
 	}
 	return deleted, flush()
 }

@@ -8,10 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/fraudscore/scorer/features"
 	"github.com/fraudscore/scorer/fraud"
+	"github.com/fraudscore/scorer/kv"
 )
 
 // ClosedWindow is a tumbling or session window whose end the watermark
@@ -42,27 +41,15 @@ type Emitter interface {
 	Committed(entries []Entry)
 }
 
-// Windows waiting to close are indexed by stream and close time:
-//
-//	w <stream:2> <closeAt:8> <feature name> 0x00 <entity key> 0x00 <start:8> -> empty
-//
-// closeAt is the end of a tumbling window, or for a session the time of
-// an event plus the gap (each event schedules its session's close; the
-// last one's emits it, the earlier ones find that it goes on). A window
-// closes when its stream's watermark (stream time minus the allowed
-// lateness) reaches closeAt.
-const prefixWindow = 'w'
-
 // An event that comes for a window already closed is dropped from it: its
 // identity is recorded under the window's key, for the close to leave it
-// out (the event itself is in the entity's log, for the sliding windows):
+// out (the event itself is in the entity's log, for the sliding windows),
+// under kv.PrefixExcluded:
 //
 //	x <window key> <txhash:8> -> empty, expiring after a day
-const prefixExcluded = 'x'
-
 func excludedKey(windowKey []byte, txh uint64) []byte {
 	k := make([]byte, 0, len(windowKey)+9)
-	k = append(k, prefixExcluded)
+	k = append(k, kv.PrefixExcluded)
 	k = append(k, windowKey...)
 	return binary.BigEndian.AppendUint64(k, txh)
 }
@@ -71,9 +58,19 @@ func excludedKey(windowKey []byte, txh uint64) []byte {
 // stream p+1.
 const instanceStream = 0
 
+// Windows waiting to close are indexed by stream and close time, under
+// kv.PrefixWindow:
+//
+//	w <stream:2> <closeAt:8> <feature name> 0x00 <entity key> 0x00 <start:8> -> empty
+//
+// closeAt is the end of a tumbling window, or for a session the time of
+// an event plus the gap (each event schedules its session's close; the
+// last one's emits it, the earlier ones find that it goes on). A window
+// closes when its stream's watermark (stream time minus the allowed
+// lateness) reaches closeAt.
 func windowKey(stream uint16, closeAt int64, feature, entity string, start int64) []byte {
 	k := make([]byte, 0, 21+len(feature)+len(entity))
-	k = append(k, prefixWindow)
+	k = append(k, kv.PrefixWindow)
 	k = binary.BigEndian.AppendUint16(k, stream)
 	k = binary.BigEndian.AppendUint64(k, uint64(closeAt)^signBit)
 	k = append(k, feature...)
@@ -84,7 +81,7 @@ func windowKey(stream uint16, closeAt int64, feature, entity string, start int64
 }
 
 func parseWindowKey(k []byte) (closeAt int64, feature, entity string, start int64, ok bool) {
-	if len(k) < 1+2+8+2+8 || k[0] != prefixWindow {
+	if len(k) < 1+2+8+2+8 || k[0] != kv.PrefixWindow {
 		return 0, "", "", 0, false
 	}
 	closeAt = int64(binary.BigEndian.Uint64(k[3:]) ^ signBit)
@@ -190,25 +187,23 @@ func (s *Store) closeStream(ctx context.Context, em Emitter, stream uint16, wm i
 		start, closeAtNs int64
 	}
 	var dues []due
-	prefix := []byte{prefixWindow, byte(stream >> 8), byte(stream)}
-	err := s.db.View(func(txn *badger.Txn) error {
-		o := badger.DefaultIteratorOptions
-		o.PrefetchValues = false
-		o.Prefix = prefix
-		it := txn.NewIterator(o)
-		defer it.Close()
-		for it.Rewind(); it.Valid() && len(dues) < 1000; it.Next() {
-			k := it.Item().KeyCopy(nil)
-			closeAt, feature, entity, start, ok := parseWindowKey(k)
-			if ok && closeAt > wm {
-				break // keys sort by close time
-			}
-			dues = append(dues, due{key: k, feature: feature, entity: entity, start: start, closeAtNs: closeAt})
+	prefix := []byte{kv.PrefixWindow, byte(stream >> 8), byte(stream)}
+	for k, err := range kv.Keys(s.db, prefix) {
+		if err != nil {
+			return 0, err
 		}
-		return nil
-	})
-	if err != nil || len(dues) == 0 {
-		return 0, err
+		if len(dues) >= 1000 {
+			break
+		}
+		k = bytes.Clone(k)
+		closeAt, feature, entity, start, ok := parseWindowKey(k)
+		if ok && closeAt > wm {
+			break // keys sort by close time
+		}
+		dues = append(dues, due{key: k, feature: feature, entity: entity, start: start, closeAtNs: closeAt})
+	}
+	if len(dues) == 0 {
+		return 0, nil
 	}
 	var puts []Entry
 	var dels [][]byte
@@ -276,18 +271,11 @@ func (s *Store) closedWindow(i int, key string, start, closeAt int64, except []u
 // window of key wk had closed.
 func (s *Store) excluded(wk []byte) ([]uint64, error) {
 	var out []uint64
-	prefix := append([]byte{prefixExcluded}, wk...)
-	err := s.db.View(func(txn *badger.Txn) error {
-		o := badger.DefaultIteratorOptions
-		o.PrefetchValues = false
-		o.Prefix = prefix
-		it := txn.NewIterator(o)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()
-			out = append(out, binary.BigEndian.Uint64(k[len(k)-8:]))
+	for k, err := range kv.Keys(s.db, append([]byte{kv.PrefixExcluded}, wk...)) {
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	return out, err
+		out = append(out, binary.BigEndian.Uint64(k[len(k)-8:]))
+	}
+	return out, nil
 }
