@@ -14,20 +14,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 
-	"github.com/fraudscore/scorer/alerts"
 	"github.com/fraudscore/scorer/api"
 	"github.com/fraudscore/scorer/backpressure"
 	"github.com/fraudscore/scorer/deadletter"
@@ -36,7 +31,6 @@ import (
 	"github.com/fraudscore/scorer/kafkaconn"
 	"github.com/fraudscore/scorer/model"
 	"github.com/fraudscore/scorer/outbox"
-	"github.com/fraudscore/scorer/retry"
 	"github.com/fraudscore/scorer/scoring"
 	"github.com/fraudscore/scorer/stream"
 	"github.com/fraudscore/scorer/telemetry"
@@ -250,34 +244,9 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		return nil, err
 	}
 	if s.kafka != nil {
-		if s.outbox, err = outbox.Open(s.db, s.store, alerts.Prefix); err != nil {
+		if err := s.attachKafka(); err != nil {
 			return nil, err
 		}
-		s.pipeline.Outbox = alerts.New(s.outbox)
-		em := &emitter{}
-		if em.windows, err = outbox.Open(s.db, s.store, windowsPrefix); err != nil {
-			return nil, err
-		}
-		if em.late, err = outbox.Open(s.db, s.store, latePrefix); err != nil {
-			return nil, err
-		}
-		s.store.SetEmitter(em)
-		s.relays = []*outbox.Relay{
-			outbox.NewRelay(em.windows, outbox.RelayConfig{Kafka: s.kafka, Topic: cfg.TopicWindows, IDHeader: "window_id",
-				Logger: cfg.Logger, TracerProvider: s.tel.TracerProvider}),
-			outbox.NewRelay(em.late, outbox.RelayConfig{Kafka: s.kafka, Topic: cfg.TopicLate, IDHeader: "transaction_id",
-				Logger: cfg.Logger, TracerProvider: s.tel.TracerProvider}),
-		}
-		s.relay = outbox.NewRelay(s.outbox, outbox.RelayConfig{Kafka: s.kafka, Topic: cfg.TopicAlerts, IDHeader: alerts.IDHeader, Logger: cfg.Logger,
-			TracerProvider: s.tel.TracerProvider})
-		s.dlq = deadletter.NewWriter(s.kafka, cfg.TopicDLQ)
-		s.dlq.Logger = cfg.Logger
-		s.consumer = stream.New(stream.Config{
-			Kafka: s.kafka, Topic: cfg.TopicTransactions, GroupID: cfg.GroupID,
-			Pipeline: s.pipeline, DLQ: s.dlq, Budget: cfg.Budget, MaxFutureSkew: cfg.MaxFutureSkew, MaxEventAge: cfg.MaxEventAge,
-			Gate: s.disk.Wait, StallAfter: cfg.KafkaStallAfter, Logger: cfg.Logger,
-			TracerProvider: s.tel.TracerProvider, Propagator: s.tel.Propagator,
-		})
 	}
 
 	if cfg.AuthTokensFile != "" {
@@ -325,16 +294,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		Logger:        cfg.Logger,
 		Reload:        s.Reload,
 		ModelVersion:  func() string { return s.pipeline.ModelVersion() },
-		Ready: map[string]api.Check{
-			"store": func(context.Context) error {
-				if s.db.IsClosed() {
-					return errors.New("closed")
-				}
-				return nil
-			},
-			"disk":  func(context.Context) error { return s.disk.Writable() },
-			"kafka": s.kafkaReady,
-		},
+		Ready:         s.readyChecks(),
 	})
 	s.srv = api.NewServer(cfg.HTTPAddr, s.handler, cfg.Budget)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -481,70 +441,6 @@ func (s *Service) Run(ctx context.Context) error {
 	return errors.Join(serveErr, closeErr)
 }
 
-// The waits of runKafka's retry loops (see retry.Backoff).
-const (
-	// While the topics cannot be created (brokers away, say), they are
-	// tried again after a wait from topicsRetryBase, doubling per failure
-	// up to topicsRetryCap.
-	topicsRetryBase = 500 * time.Millisecond
-	topicsRetryCap  = 10 * time.Second
-	// consumerRestartWait is the wait before a consumer that stopped on an
-	// error is run again, the same after every stop (jittered).
-	consumerRestartWait = time.Second
-)
-
-// runKafka creates the topics, then runs the consumer and the relay until
-// ctx ends, restarting the consumer should it stop on an error.
-func (s *Service) runKafka(ctx context.Context) {
-	topics := []kafka.TopicConfig{
-		{Topic: s.cfg.TopicTransactions, NumPartitions: s.cfg.TopicPartitions, ReplicationFactor: s.cfg.TopicReplication},
-		{Topic: s.cfg.TopicAlerts, NumPartitions: s.cfg.TopicPartitions, ReplicationFactor: s.cfg.TopicReplication},
-		{Topic: s.cfg.TopicDLQ, NumPartitions: s.cfg.TopicPartitions, ReplicationFactor: s.cfg.TopicReplication},
-		{Topic: s.cfg.TopicWindows, NumPartitions: s.cfg.TopicPartitions, ReplicationFactor: s.cfg.TopicReplication},
-		{Topic: s.cfg.TopicLate, NumPartitions: s.cfg.TopicPartitions, ReplicationFactor: s.cfg.TopicReplication},
-	}
-	b := retry.Backoff{Base: topicsRetryBase, Cap: topicsRetryCap}
-	for attempt := 1; ; attempt++ {
-		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := s.kafka.EnsureTopics(tctx, topics...)
-		cancel()
-		if err == nil {
-			break
-		}
-		s.topicErr.Store(&err)
-		s.log.Warn("kafka topics not ready; retrying", "err", err)
-		if retry.Sleep(ctx, b.Next(attempt)) != nil {
-			return
-		}
-	}
-	close(s.topics)
-	s.log.Info("kafka ready", "kafka", s.kafka, "transactions", s.cfg.TopicTransactions,
-		"alerts", s.cfg.TopicAlerts, "dlq", s.cfg.TopicDLQ, "group", s.cfg.GroupID)
-	var wg sync.WaitGroup
-	for _, r := range append([]*outbox.Relay{s.relay}, s.relays...) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.Run(ctx)
-		}()
-	}
-	restart := retry.Backoff{Base: consumerRestartWait, Cap: consumerRestartWait}
-	for restarts := 1; ctx.Err() == nil; {
-		if err := s.consumer.Run(ctx); err != nil {
-			s.log.Error("consumer stopped; restarting", "err", err)
-			retry.Sleep(ctx, restart.Next(restarts)) // an end of ctx ends the loop
-			restarts++
-		}
-	}
-	wg.Wait()
-}
-
-// Relay is the alert relay, nil when Kafka is off.
-func (s *Service) Relay() *outbox.Relay { return s.relay }
-
-// Consumer is the Kafka consumer, nil when Kafka is off.
-func (s *Service) Consumer() *stream.Consumer { return s.consumer }
-
 // close releases everything New acquired, store last.
 func (s *Service) close() error {
 	var errs []error
@@ -583,92 +479,6 @@ func (s *Service) close() error {
 	return errors.Join(errs...)
 }
 
-// startKafka starts the embedded development broker when asked, and
-// reads the connection settings of real brokers (TLS files, SASL
-// password), refusing bad ones. The consumer and the relays attach to
-// s.kafka.
-func (s *Service) startKafka(ctx context.Context) error {
-	secured := s.cfg.KafkaTLS.On() || s.cfg.KafkaSASL.On()
-	switch b := strings.TrimSpace(s.cfg.KafkaBrokers); b {
-	case "", "none", "off":
-		s.log.Warn("kafka disabled: only the HTTP path runs")
-		return nil
-	case "embedded":
-		if secured {
-			return errors.New("--kafka-tls* and --kafka-sasl-* are for real brokers; the embedded broker speaks plaintext: drop them or pass --kafka-brokers host:port,...")
-		}
-		host, portStr, err := net.SplitHostPort(s.cfg.EmbeddedKafkaAddr)
-		if err != nil {
-			return fmt.Errorf("embedded kafka addr: %w", err)
-		}
-		port, err := strconv.Atoi(portStr)
-		if err != nil {
-			return fmt.Errorf("embedded kafka addr: bad port %q", portStr)
-		}
-		listen := func(network, _ string) (net.Listener, error) {
-			return net.Listen(network, net.JoinHostPort(host, strconv.Itoa(port)))
-		}
-		c, err := kfake.NewCluster(
-			kfake.Ports(port),
-			kfake.ListenFn(listen),
-			kfake.DataDir(filepath.Join(s.cfg.DataDir, "kafka")),
-			kfake.DefaultNumPartitions(4),
-		)
-		if err != nil {
-			return fmt.Errorf("embedded kafka on %s: %w", s.cfg.EmbeddedKafkaAddr, err)
-		}
-		s.broker = c
-		s.kafka = kafkaconn.Plain(c.ListenAddrs()...)
-		s.log.Warn("EMBEDDED DEVELOPMENT KAFKA BROKER: single node, no replication, not for production; pass --kafka-brokers host:port,... for real brokers",
-			"addr", strings.Join(c.ListenAddrs(), ","), "data_dir", filepath.Join(s.cfg.DataDir, "kafka"))
-	default:
-		k, err := kafkaconn.New(kafkaconn.Config{Brokers: strings.Split(b, ","), TLS: s.cfg.KafkaTLS, SASL: s.cfg.KafkaSASL})
-		if err != nil {
-			return err
-		}
-		s.kafka = k
-		if s.cfg.KafkaSASL.On() && strings.EqualFold(s.cfg.KafkaSASL.Mechanism, "plain") && !s.cfg.KafkaTLS.On() {
-			s.log.Warn("kafka SASL PLAIN without TLS sends the password in clear text; set --kafka-tls", "kafka", k)
-		}
-	}
-	return nil
-}
-
-// KafkaReady is closed once the topics exist and the consumer and relay
-// are starting.
-func (s *Service) KafkaReady() <-chan struct{} { return s.topics }
-
-// kafkaReady reports whether the topics were set up and a broker accepts
-// a connection, with TLS and SASL when configured.
-func (s *Service) kafkaReady(ctx context.Context) error {
-	if s.kafka == nil {
-		return api.ErrDisabled
-	}
-	select {
-	case <-s.topics:
-	default:
-		if err := s.topicErr.Load(); err != nil {
-			return fmt.Errorf("topics not created yet: %w", *err)
-		}
-		return errors.New("topics not created yet")
-	}
-	if err := s.kafka.Check(ctx); err != nil {
-		return err
-	}
-	// A partition whose processing stopped moving (a dead letter that cannot
-	// be written, say) holds back every later record of its cards.
-	now := time.Now()
-	var stalls []string
-	for _, st := range s.consumer.Stalls() {
-		stalls = append(stalls, fmt.Sprintf("partition %d stalled at offset %d for %s, lag %d",
-			st.Partition, st.Offset, now.Sub(st.Since).Round(time.Second), st.Lag))
-	}
-	if len(stalls) > 0 {
-		return errors.New(strings.Join(stalls, "; "))
-	}
-	return nil
-}
-
 // badgerLogger sends Badger's warnings and errors to slog and drops its
 // chatty info and debug lines.
 type badgerLogger struct{ l *slog.Logger }
@@ -681,103 +491,3 @@ func (b badgerLogger) Warningf(f string, a ...any) {
 }
 func (badgerLogger) Infof(string, ...any)  {}
 func (badgerLogger) Debugf(string, ...any) {}
-
-// registerGauges exposes the state that is read rather than counted:
-// outbox depth, consumer lag, Badger size, breaker states, cached cards,
-// dead letters by class.
-func (s *Service) registerGauges() error {
-	g := map[string]func() int64{
-		"scorer.badger.size": func() int64 {
-			lsm, vlog := s.db.Size()
-			return lsm + vlog
-		},
-		"scorer.velocity.cached_cards": func() int64 { return int64(s.store.Stats().CachedCards) },
-		"scorer.disk.free":             func() int64 { return int64(s.disk.Status().Free) },
-		"scorer.disk.low": func() int64 {
-			if s.disk.Status().Low {
-				return 1
-			}
-			return 0
-		},
-	}
-	g["scorer.windows.closed"] = func() int64 { return s.store.Stats().Windows }
-	g["scorer.windows.late"] = func() int64 { return s.store.Stats().LateForWindow }
-	g["scorer.velocity.dropped_late"] = func() int64 { return s.store.Stats().DroppedLate }
-	g["scorer.admission.limit"] = func() int64 { return int64(s.limiter.Stats().Limit) }
-	g["scorer.admission.inflight"] = func() int64 { return int64(s.limiter.Stats().InFlight) }
-	d := map[string]string{
-		"scorer.admission.limit":       "Current concurrency limit of POST /score.",
-		"scorer.admission.inflight":    "POST /score requests admitted and not yet answered.",
-		"scorer.badger.size":           "Bytes on disk in Badger (LSM and value log).",
-		"scorer.windows.closed":        "Tumbling and session windows closed (and queued for velocity.windows) since start.",
-		"scorer.windows.late":          "Events that came for a window already closed, left out of it and copied to transactions.late, since start.",
-		"scorer.velocity.dropped_late": "Late events beyond retention, scored but not kept in the online state, since start.",
-		"scorer.velocity.cached_cards": "Cards whose velocity state is in memory.",
-		"scorer.disk.free":             "Bytes free on the file system of the data dir, at the last reading.",
-		"scorer.disk.low":              "1 while new work is refused because the data dir's disk is nearly full.",
-	}
-	if s.remote != nil {
-		g["scorer.breaker.model.state"] = func() int64 {
-			switch s.remote.BreakerState() {
-			case "half-open":
-				return 1
-			case "open":
-				return 2
-			}
-			return 0
-		}
-		d["scorer.breaker.model.state"] = "Remote model breaker: 0 closed, 1 half-open, 2 open."
-	}
-	if s.relay != nil {
-		g["scorer.outbox.depth"] = s.outbox.Depth
-		d["scorer.outbox.depth"] = "Alerts waiting in the outbox for the broker."
-		g["scorer.alerts.published"] = func() int64 { return s.relay.Stats().Published }
-		d["scorer.alerts.published"] = "Alerts acknowledged by the broker since start."
-		g["scorer.breaker.alerts_publish.state"] = func() int64 { return int64(s.relay.BreakerState()) }
-		d["scorer.breaker.alerts_publish.state"] = "Alert publish breaker: 0 closed, 1 half-open, 2 open."
-		g["scorer.kafka.consumer.lag"] = func() int64 {
-			var lag int64
-			for _, l := range s.consumer.PartitionLag() {
-				lag += l
-			}
-			return lag
-		}
-		d["scorer.kafka.consumer.lag"] = "Records of the transactions topic not yet processed, over the partitions this instance works on (ends read every 5 s)."
-		g["scorer.kafka.partitions.stalled"] = func() int64 { return int64(len(s.consumer.Stalls())) }
-		d["scorer.kafka.partitions.stalled"] = "Partitions of the transactions topic with records waiting whose processed offset has not moved for --kafka-stall-after."
-		g["scorer.dlq.truncated"] = s.dlq.Truncated
-		d["scorer.dlq.truncated"] = "Dead letters written as truncated copies because the original was over the broker's size limit."
-		for _, c := range deadletter.Classes {
-			name := "scorer.dlq." + string(c)
-			g[name] = func() int64 { return s.dlq.Counts()[c] }
-			d[name] = "Records dead-lettered since start with class " + string(c) + "."
-		}
-	}
-	return telemetry.RegisterGauges(s.tel.MeterProvider, "github.com/fraudscore/scorer/service", g, d)
-}
-
-// admissionObserver counts admission decisions.
-type admissionObserver struct {
-	shed, admitted metric.Int64Counter
-}
-
-func newAdmissionObserver(mp metric.MeterProvider) (*admissionObserver, error) {
-	m := mp.Meter("github.com/fraudscore/scorer/backpressure")
-	o := &admissionObserver{}
-	var err error
-	if o.shed, err = m.Int64Counter("scorer.shed", metric.WithUnit("{request}"),
-		metric.WithDescription("POST /score requests shed with 503, by reason.")); err != nil {
-		return nil, err
-	}
-	if o.admitted, err = m.Int64Counter("scorer.admitted", metric.WithUnit("{request}"),
-		metric.WithDescription("POST /score requests admitted.")); err != nil {
-		return nil, err
-	}
-	return o, nil
-}
-
-func (o *admissionObserver) Shed(reason string) {
-	o.shed.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", reason)))
-}
-func (o *admissionObserver) Admitted() { o.admitted.Add(context.Background(), 1) }
-func (o *admissionObserver) Limit(int) {}
