@@ -197,9 +197,7 @@ func TestSecuredKafkaBadConfigStopsStartUp(t *testing.T) {
 			cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 			s, err := service.New(context.Background(), cfg)
 			if err == nil {
-				cancelled, cancel := context.WithCancel(context.Background())
-				cancel()
-				s.Run(cancelled)
+				s.Close()
 				t.Fatalf("service started, want an error with %q", tc.want)
 			}
 			if !strings.Contains(err.Error(), tc.want) {

@@ -159,7 +159,8 @@ type Service struct {
 }
 
 // New opens the store, starts the embedded broker when asked and binds the
-// HTTP listener, so that address errors surface at once. Run serves.
+// HTTP listener, so that address errors surface at once. Run serves, and
+// releases all that when it returns; Close releases it without serving.
 func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	cfg.defaults()
 	s := &Service{cfg: cfg, log: cfg.Logger, topics: make(chan struct{})}
@@ -441,10 +442,20 @@ func (s *Service) Run(ctx context.Context) error {
 	return errors.Join(serveErr, closeErr)
 }
 
-// close releases everything New acquired, store last.
+// Close releases everything New opened (the HTTP listener, the embedded
+// broker, the dead-letter writer, the store and Badger, the disk guard and
+// the telemetry New set up), store last, for a Service that is not to be
+// run or whose Run has returned: Run releases them itself, so Close after
+// it does nothing. Close may be called more than once; it must not be
+// called while Run runs, nor Run after it.
+func (s *Service) Close() error { return s.close() }
+
+// close releases everything New acquired, store last. Fields it released
+// are set to nil, so that a second call does nothing.
 func (s *Service) close() error {
 	var errs []error
-	if s.ln != nil && s.srv == nil {
+	if s.ln != nil {
+		// After Run, Shutdown has closed it already: that error says so.
 		s.ln.Close()
 	}
 	if s.dlq != nil {
