@@ -444,10 +444,10 @@ func (s *Service) Run(ctx context.Context) error {
 
 // Close releases everything New opened (the HTTP listener, the embedded
 // broker, the dead-letter writer, the store and Badger, the disk guard and
-// the telemetry New set up), store last, for a Service that is not to be
-// run or whose Run has returned: Run releases them itself, so Close after
-// it does nothing. Close may be called more than once; it must not be
-// called while Run runs, nor Run after it.
+// the telemetry New set up), for a Service that is not to be run or whose
+// Run has returned: Run releases them itself, so Close after it does
+// nothing. Close may be called more than once; it must not be called
+// while Run runs, nor Run after it.
 func (s *Service) Close() error { return s.close() }
 
 // close releases everything New acquired, store last. Fields it released
