@@ -16,12 +16,13 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fraudscore/scorer/fraud"
+	"github.com/fraudscore/scorer/kv"
 	"github.com/fraudscore/scorer/outbox"
 	"github.com/fraudscore/scorer/velocity"
 )
 
 // Prefix is the Badger key prefix of the alerts' outbox.
-const Prefix = 'o'
+const Prefix = kv.PrefixAlerts
 
 // IDHeader is the header that carries an alert's id.
 const IDHeader = "alert_id"

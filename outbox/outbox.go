@@ -5,10 +5,10 @@
 // breaker, deleting what the brokers acknowledged, and checking the
 // topic's tail for what an interrupted publish may already have put there.
 //
-//	ob, err := outbox.Open(db, store, 'o')
+//	ob, err := outbox.Open(db, store, kv.PrefixAlerts)
 //	entry := ob.Entry(outbox.Message{ID: id, Key: key, Value: v})
-//	err = store.Write(ctx, []velocity.Entry{entry}, nil)
-//	ob.Committed([]velocity.Entry{entry})
+//	err = store.Write(ctx, []kv.Entry{entry}, nil)
+//	ob.Committed([]kv.Entry{entry})
 //	go outbox.NewRelay(ob, outbox.RelayConfig{Kafka: cluster, Topic: "fraud.alerts", IDHeader: "alert_id"}).Run(ctx)
 package outbox
 
@@ -25,7 +25,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/fraudscore/scorer/velocity"
+	"github.com/fraudscore/scorer/kv"
 )
 
 // Message is one message to publish.
@@ -37,6 +37,13 @@ type Message struct {
 	Key     []byte
 	Value   []byte
 	Headers []kafka.Header // besides the ID header
+}
+
+// Writer writes puts and deletes in one Badger transaction, returning once
+// they are in Badger: the velocity.Store, through the group committer that
+// every write to the DB goes through.
+type Writer interface {
+	Write(ctx context.Context, puts []kv.Entry, deletes [][]byte) error
 }
 
 // Outbox is a durable queue of messages not yet acknowledged by Kafka,
@@ -51,7 +58,7 @@ type Message struct {
 // out of order); Committed hands such stragglers to the relay in memory.
 type Outbox struct {
 	db     *badger.DB
-	store  *velocity.Store
+	store  Writer
 	prefix byte
 	now    func() time.Time
 	notify chan struct{}
@@ -63,24 +70,16 @@ type Outbox struct {
 	stragglers [][]byte // committed keys the cursor may have passed
 }
 
-// Open opens the outbox under prefix in db, written through store. It
-// counts the messages left from an earlier run.
-func Open(db *badger.DB, store *velocity.Store, prefix byte) (*Outbox, error) {
+// Open opens the outbox under prefix (one of package kv's) in db, written
+// through store. It counts the messages left from an earlier run.
+func Open(db *badger.DB, store Writer, prefix byte) (*Outbox, error) {
 	o := &Outbox{db: db, store: store, prefix: prefix, now: time.Now, notify: make(chan struct{}, 1)}
 	n := 0
-	err := db.View(func(txn *badger.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.PrefetchValues = false
-		opt.Prefix = []byte{prefix}
-		it := txn.NewIterator(opt)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			n++
+	for _, err := range kv.Keys(db, []byte{prefix}) {
+		if err != nil {
+			return nil, fmt.Errorf("outbox %c: count: %w", prefix, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("outbox %c: count: %w", prefix, err)
+		n++
 	}
 	o.depth.Store(int64(n))
 	return o, nil
@@ -91,15 +90,15 @@ func (o *Outbox) Depth() int64 { return o.depth.Load() }
 
 // Entry returns the outbox entry of m, to be written (velocity.Store.Write,
 // or with an Op's Commit) and then told to Committed.
-func (o *Outbox) Entry(m Message) velocity.Entry {
+func (o *Outbox) Entry(m Message) kv.Entry {
 	rec := record{id: m.ID, key: m.Key, headers: m.Headers, value: m.Value, created: o.now().UnixNano()}
-	return velocity.Entry{Key: rec.keyIn(o.prefix), Value: rec.encode()}
+	return kv.Entry{Key: rec.keyIn(o.prefix), Value: rec.encode()}
 }
 
 // Committed is told the entries (from Entries) once they are in Badger. It
 // wakes the relay, and keeps the keys that the relay's cursor may already
 // have passed.
-func (o *Outbox) Committed(entries []velocity.Entry) {
+func (o *Outbox) Committed(entries []kv.Entry) {
 	o.depth.Add(int64(len(entries)))
 	o.mu.Lock()
 	for _, e := range entries {

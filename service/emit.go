@@ -7,14 +7,15 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/fraudscore/scorer/fraud"
+	"github.com/fraudscore/scorer/kv"
 	"github.com/fraudscore/scorer/outbox"
 	"github.com/fraudscore/scorer/velocity"
 )
 
-// Outbox prefixes of closed windows and late events (alerts use 'o').
+// Outbox prefixes of closed windows and late events.
 const (
-	windowsPrefix = 'W'
-	latePrefix    = 'L'
+	windowsPrefix = kv.PrefixWindows
+	latePrefix    = kv.PrefixLate
 )
 
 // emitter publishes closed windows to the windows topic and copies of
