@@ -25,8 +25,10 @@ type Correction struct {
 // came beyond retention were scored but not kept), safe while the service
 // runs (each entity is changed under its lock, in one Badger commit) and
 // idempotent: a second run with the same log changes nothing. Stored
-// results and emitted windows are history and stay as they were; events
-// older than retention are not kept, as online.
+// results and emitted windows are history and stay as they were. Events
+// older than retention (the horizon) are neither added nor removed, when
+// from is older still: online keeps the newest of them as an anchor, as
+// the batch does.
 func (s *Store) Correct(ctx context.Context, from int64, txs []*fraud.Transaction) (Correction, error) {
 	set := s.set
 	byKey := map[string][]features.Event{}
@@ -71,7 +73,10 @@ func (s *Store) Correct(ctx context.Context, from int64, txs []*fraud.Transactio
 			}
 			return 0
 		})
-		added, removed, err := s.correctEntity(key, from, max(horizon, from), want)
+		// Events past retention stay as online left them: it keeps the
+		// newest of them as the anchor of seconds_since_prev, and so does
+		// the batch; taking them out would lose the anchor.
+		added, removed, err := s.correctEntity(key, max(horizon, from), want)
 		if err != nil {
 			return c, fmt.Errorf("velocity: correct %s: %w", entityName(key), err)
 		}
@@ -83,8 +88,8 @@ func (s *Store) Correct(ctx context.Context, from int64, txs []*fraud.Transactio
 }
 
 // correctEntity replaces the events of one entity at or after from with
-// want (sorted), keeping none older than keepFrom.
-func (s *Store) correctEntity(key string, from, keepFrom int64, want []features.Event) (added, removed int, err error) {
+// those of want (sorted) at or after from.
+func (s *Store) correctEntity(key string, from int64, want []features.Event) (added, removed int, err error) {
 	sh := s.entityShard(key)
 	l, err := s.lockedLog(sh, key)
 	if err != nil {
@@ -104,7 +109,7 @@ func (s *Store) correctEntity(key string, from, keepFrom int64, want []features.
 	defer req.Release()
 	wanted := map[[2]uint64]bool{}
 	for _, e := range want {
-		if e.T < keepFrom {
+		if e.T < from {
 			continue
 		}
 		id := [2]uint64{uint64(e.T), e.TxH}

@@ -54,3 +54,27 @@ func TestCorrectMakesTheOnlineStateTheLogs(t *testing.T) {
 		t.Errorf("correcting with a1 and a2 only: %+v, want b3 and b2 removed", c)
 	}
 }
+
+func TestCorrectFromBeforeRetentionKeepsTheAnchors(t *testing.T) {
+	now := t0.Add(200 * time.Hour)
+	s := openStore(t, velocity.Options{Features: designNine(t), Now: func() time.Time { return now }})
+	// card_q went quiet at 0h; card_r moved stream time 100h on. card_q's
+	// event is past retention, kept as the anchor of seconds_since_prev.
+	quiet := ev{id: "q1", amount: 100}.tx("card_q")
+	busy := ev{id: "r1", at: 100 * time.Hour, amount: 100}.tx("card_r")
+	score(t, s, quiet)
+	score(t, s, busy)
+	// A correction from before the horizon with the whole log changes
+	// nothing: what is past retention is online's own, as in the batch.
+	c, err := s.Correct(context.Background(), t0.UnixNano(), []*fraud.Transaction{&quiet, &busy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Added != 0 || c.Removed != 0 {
+		t.Errorf("correction %+v, want nothing changed (q1 is card_q's anchor)", c)
+	}
+	next := score(t, s, ev{id: "q2", at: 101 * time.Hour, amount: 100}.tx("card_q"))
+	if got := feature(t, next.Features, "card_seconds_since_prev"); got != (101 * time.Hour).Seconds() {
+		t.Errorf("card_q's next seconds_since_prev = %v, want %v: the anchor was lost", got, (101 * time.Hour).Seconds())
+	}
+}
