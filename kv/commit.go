@@ -175,10 +175,16 @@ func (c *Committer) CommitNow(b *Batch) error {
 	if err != nil {
 		return err
 	}
+	return c.commitAlone(txn)
+}
+
+// commitAlone commits txn at the next timestamp and waits until it is in
+// Badger.
+func (c *Committer) commitAlone(txn *badger.Txn) error {
 	c.tsMu.Lock()
 	c.ts++
 	ts := c.ts
-	err = txn.CommitAt(ts, nil)
+	err := txn.CommitAt(ts, nil)
 	c.tsMu.Unlock()
 	if err == nil {
 		c.discardUpTo(ts)
@@ -267,14 +273,8 @@ func (c *Committer) loop() {
 		for _, b := range batch {
 			txn, err := c.fill([]*Batch{b}, nil)
 			if err == nil {
-				c.tsMu.Lock()
-				c.ts++
-				ts := c.ts
-				err = txn.CommitAt(ts, nil)
-				c.tsMu.Unlock()
-				if err == nil {
-					c.discardUpTo(ts)
-				} else if c.opt.WriteError != nil {
+				err = c.commitAlone(txn)
+				if err != nil && c.opt.WriteError != nil {
 					c.opt.WriteError(err)
 				}
 			}
