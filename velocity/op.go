@@ -63,31 +63,26 @@ func (s *Store) Begin(ctx context.Context, tx *fraud.Transaction) (*Op, error) {
 // (a Kafka partition, say) instead of the instance's. Retention always
 // follows the instance's stream time, the largest of all.
 func (s *Store) BeginStream(ctx context.Context, st *Stream, tx *fraud.Transaction) (*Op, error) {
-	cs := s.claimShard(tx.ID)
 	for {
-		cs.mu.Lock()
-		if c, ok := cs.m[tx.ID]; ok {
-			cs.mu.Unlock()
-			select {
-			case <-c.done:
-				if c.result != nil {
-					if err := conflict(tx, c.card, c.t, c.fp, c.hasFP); err != nil {
-						return nil, err
-					}
+		cs, prev, err := s.lockClaims(ctx, tx.ID)
+		if err != nil {
+			return nil, err
+		}
+		if prev != nil {
+			if prev.result != nil {
+				if err := conflict(tx, prev.card, prev.t, prev.fp, prev.hasFP); err != nil {
+					return nil, err
 				}
-				if c.result != nil && tx.Status == "" {
-					return &Op{Duplicate: true, Stored: c.result}, nil
-				}
-				// The first attempt failed or aborted, or this one may bring
-				// a new status to apply: look again.
-				continue
-			case <-ctx.Done():
-				return nil, ctx.Err()
 			}
+			if prev.result != nil && tx.Status == "" {
+				return &Op{Duplicate: true, Stored: prev.result}, nil
+			}
+			// The first attempt failed or aborted, or this one may bring
+			// a new status to apply: look again.
+			continue
 		}
 		var rec seenRecord
 		var found bool
-		var err error
 		if s.seen.mayContain(tx.ID, s.opt.Now()) {
 			rec, found, err = s.lookupSeen(tx.ID)
 		}
@@ -288,10 +283,7 @@ func (op *Op) Commit(ctx context.Context, result []byte, extra ...Entry) error {
 		op.undo()
 	} else {
 		for _, p := range op.parts {
-			sh := s.entityShard(p.key)
-			sh.mu.Lock()
-			p.log.pending--
-			sh.mu.Unlock()
+			s.settle(p.key, p.log)
 		}
 	}
 	// Even a failed commit may have landed (a lost acknowledgement): the
@@ -326,4 +318,33 @@ func (s *Store) release(id string, c *claim, result []byte) {
 	delete(cs.m, id)
 	cs.mu.Unlock()
 	close(c.done)
+}
+
+// lockClaims returns the claims shard of id locked, when no attempt with
+// id is in progress. Otherwise it waits, unlocked, until that attempt
+// releases its claim (unless ctx ends first) and returns the claim, done,
+// for the caller to look at its outcome and try again.
+func (s *Store) lockClaims(ctx context.Context, id string) (*claimShard, *claim, error) {
+	cs := s.claimShard(id)
+	cs.mu.Lock()
+	c, ok := cs.m[id]
+	if !ok {
+		return cs, nil, nil
+	}
+	cs.mu.Unlock()
+	select {
+	case <-c.done:
+		return nil, c, nil
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+}
+
+// settle tells entity key's log l that the commit of one of its pending
+// events has finished, whether it succeeded or not.
+func (s *Store) settle(key string, l *entityLog) {
+	sh := s.entityShard(key)
+	sh.mu.Lock()
+	l.pending--
+	sh.mu.Unlock()
 }

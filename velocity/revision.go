@@ -29,17 +29,13 @@ type Revision struct {
 // *ConflictError when tx differs from the stored transaction, and returns
 // nil and no error when the id is no longer stored (its retention ended).
 func (s *Store) Revise(ctx context.Context, tx *fraud.Transaction) (*Revision, error) {
-	cs := s.claimShard(tx.ID)
 	for {
-		cs.mu.Lock()
-		if c, ok := cs.m[tx.ID]; ok {
-			cs.mu.Unlock()
-			select {
-			case <-c.done:
-				continue
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
+		cs, prev, err := s.lockClaims(ctx, tx.ID)
+		if err != nil {
+			return nil, err
+		}
+		if prev != nil {
+			continue // look again once the attempt in progress is over
 		}
 		rec, found, err := s.lookupSeen(tx.ID)
 		if err != nil {

@@ -60,10 +60,7 @@ func (s *Store) updateStatus(_ context.Context, tx *fraud.Transaction, c *claim,
 		if err != nil {
 			s.restoreMask(ch.key, ch.log, ch.ev, ch.old, ch.done)
 		}
-		sh := s.entityShard(ch.key)
-		sh.mu.Lock()
-		ch.log.pending--
-		sh.mu.Unlock()
+		s.settle(ch.key, ch.log)
 	}
 	// The record's retention starts again: so must the filter's.
 	s.seen.add(tx.ID, s.opt.Now())

@@ -67,6 +67,27 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 
 // sweepLoop runs Sweep every interval until the store closes.
 func (s *Store) sweepLoop(interval time.Duration) {
+	s.every(interval, func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-s.sweepStop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		n, err := s.Sweep(ctx)
+		cancel()
+		if err != nil && err != ErrClosed && err != context.Canceled {
+			s.opt.Logger.Warn("velocity sweep failed", "err", err)
+		} else if n > 0 {
+			s.opt.Logger.Info("velocity sweep", "deleted_events", n)
+		}
+	})
+}
+
+// every calls fn every interval until the store closes.
+func (s *Store) every(interval time.Duration, fn func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -74,21 +95,7 @@ func (s *Store) sweepLoop(interval time.Duration) {
 		case <-s.sweepStop:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() {
-				select {
-				case <-s.sweepStop:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
-			n, err := s.Sweep(ctx)
-			cancel()
-			if err != nil && err != ErrClosed && err != context.Canceled {
-				s.opt.Logger.Warn("velocity sweep failed", "err", err)
-			} else if n > 0 {
-				s.opt.Logger.Info("velocity sweep", "deleted_events", n)
-			}
+			fn()
 		}
 	}
 }

@@ -126,18 +126,11 @@ func (s *Store) windowEntries(e int, key string, stream uint16, t, prev int64, t
 
 // closeLoop closes windows every interval until the store closes.
 func (s *Store) closeLoop(interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.sweepStop:
-			return
-		case <-t.C:
-			if _, err := s.CloseWindows(context.Background()); err != nil && err != ErrClosed {
-				s.opt.Logger.Warn("closing windows failed; will retry", "err", err)
-			}
+	s.every(interval, func() {
+		if _, err := s.CloseWindows(context.Background()); err != nil && err != ErrClosed {
+			s.opt.Logger.Warn("closing windows failed; will retry", "err", err)
 		}
-	}
+	})
 }
 
 // CloseWindows emits every window whose stream's watermark has reached its
