@@ -64,15 +64,7 @@ func (s *Store) Correct(ctx context.Context, from int64, txs []*fraud.Transactio
 			return c, err
 		}
 		want := byKey[key]
-		slices.SortFunc(want, func(a, b features.Event) int {
-			if a.Less(b) {
-				return -1
-			}
-			if b.Less(a) {
-				return 1
-			}
-			return 0
-		})
+		slices.SortFunc(want, compareEvents)
 		// Events past retention stay as online left them: it keeps the
 		// newest of them as the anchor of seconds_since_prev, and so does
 		// the batch; taking them out would lose the anchor.
@@ -140,15 +132,18 @@ func (s *Store) correctEntity(key string, from int64, want []features.Event) (ad
 	if err := s.kv.Commit(req); err != nil {
 		return 0, 0, err
 	}
-	slices.SortStableFunc(next, func(a, b features.Event) int {
-		if a.Less(b) {
-			return -1
-		}
-		if b.Less(a) {
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(next, compareEvents)
 	l.Events = next
 	return added, removed, nil
+}
+
+// compareEvents orders events as a log keeps them (features.Event.Less).
+func compareEvents(a, b features.Event) int {
+	if a.Less(b) {
+		return -1
+	}
+	if b.Less(a) {
+		return 1
+	}
+	return 0
 }
