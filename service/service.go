@@ -29,6 +29,7 @@ import (
 	"github.com/fraudscore/scorer/diskguard"
 	"github.com/fraudscore/scorer/features"
 	"github.com/fraudscore/scorer/kafkaconn"
+	"github.com/fraudscore/scorer/kv"
 	"github.com/fraudscore/scorer/model"
 	"github.com/fraudscore/scorer/outbox"
 	"github.com/fraudscore/scorer/scoring"
@@ -189,7 +190,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		WithMemTableSize(32 << 20).
 		WithNumMemtables(3).
 		WithBlockCacheSize(64 << 20)
-	if s.db, err = badger.OpenManaged(bopt); err != nil {
+	if s.db, err = kv.Open(bopt); err != nil {
 		return nil, fmt.Errorf("open badger: %w", err)
 	}
 	set := features.Default()
