@@ -23,6 +23,7 @@ import (
 
 const backfillHelp = `usage: scorer backfill --input FILE --out FILE.parquet|FILE.csv [flags]
        scorer backfill --topic T --brokers HOST:PORT,... --out FILE.parquet|FILE.csv [flags]
+       scorer backfill --input FILE|--topic T --correct [--since 72h|--from T] --target URL --admin-token-file FILE
 
 Computes every feature of the definitions (--features, default: the built-in
 ones) for each distinct transaction_id of a log, as of the transaction's event
@@ -47,11 +48,22 @@ features DOUBLE, label INT32, zstd) or .csv (event_time RFC 3339 with
 nanoseconds). With --labels (CSV transaction_id,is_fraud), rows without a label
 are left out and counted. The file appears only when complete.
 
+Correction (--correct): instead of a table, the log's transactions with an
+event_time at or after now minus --since (or --from) go to a running service's
+POST /admin/velocity/correct (--target, with an admin token from
+--admin-token-file), which makes the online state of every entity in them,
+from that instant on, what the log says: events the service never got are
+added, events the log does not have are removed. Events before the span (or
+past the service's retention, whichever is later), stored results and emitted
+windows stay as they are. Only the span's transactions are sent. Safe while
+the service runs, and idempotent: run it again after a failure. The service's
+answer (JSON: transactions, invalid, entities, added, removed) goes to stdout.
+
 flags:
 `
 
 // backfillCommand runs "scorer backfill".
-func backfillCommand(ctx context.Context, args []string, stderr io.Writer) error {
+func backfillCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	input := fs.String("input", "", "transaction log: .jsonl, .jsonl.gz, .csv or .parquet")
@@ -69,6 +81,8 @@ func backfillCommand(ctx context.Context, args []string, stderr io.Writer) error
 	out := fs.String("out", "", "output table: .parquet or .csv")
 	maxInvalid := fs.Int64("max-invalid", -1, "fail, writing nothing, when more records than this are invalid; -1: no limit")
 	progress := fs.Bool("progress", false, "report progress on stderr even when it is not a terminal")
+	var corr correctFlags
+	corr.register(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), backfillHelp)
 		fs.PrintDefaults()
@@ -79,11 +93,15 @@ func backfillCommand(ctx context.Context, args []string, stderr io.Writer) error
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
+	correctFrom, err := corr.check(set, time.Now())
+	if err != nil {
+		return err
+	}
 	format := strings.ToLower(filepath.Ext(*out))
 	switch {
-	case *out == "":
+	case *out == "" && !corr.on:
 		return errors.New("--out is required")
-	case format != ".parquet" && format != ".csv":
+	case !corr.on && format != ".parquet" && format != ".csv":
 		return fmt.Errorf("--out %s: want a .parquet or .csv file", *out)
 	case (*input == "") == (*topic == ""):
 		return errors.New("give one of --input or --topic")
@@ -113,7 +131,6 @@ func backfillCommand(ctx context.Context, args []string, stderr io.Writer) error
 	defer stop()
 	start := time.Now()
 	var src backfill.Source
-	var err error
 	if *input != "" {
 		src, err = backfill.OpenFile(*input)
 	} else {
@@ -158,6 +175,11 @@ func backfillCommand(ctx context.Context, args []string, stderr io.Writer) error
 		return fmt.Errorf("backfill: %w", err)
 	}
 	readTime := time.Since(start)
+	if corr.on {
+		pr.stop()
+		reportRead(stderr, st, readTime)
+		return correctService(ctx, &corr, log, correctFrom, stdout, stderr)
+	}
 	pr.phase("computing")
 	table, err := backfill.Compute(ctx, defs, log)
 	if err != nil {

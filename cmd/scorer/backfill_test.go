@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +37,7 @@ func TestBackfillCommand(t *testing.T) {
 	run := func(t *testing.T, args ...string) (string, error) {
 		t.Helper()
 		var stderr bytes.Buffer
-		err := backfillCommand(context.Background(), args, &stderr)
+		err := backfillCommand(context.Background(), args, io.Discard, &stderr)
 		return stderr.String(), err
 	}
 

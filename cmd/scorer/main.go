@@ -1,7 +1,8 @@
 // Command scorer is the real-time fraud-scoring service and its tools.
 //
 //	scorer serve     run the HTTP API, the Kafka consumer and the alert relay
-//	scorer backfill  compute the features of a transaction log into a table
+//	scorer backfill  compute the features of a transaction log into a table,
+//	                 or correct a running service's online state from it
 //	scorer train     train a model on a labelled table
 //	scorer evaluate  measure a model and rules on labelled history
 //	scorer backtest  compare candidate rules or model with the active ones
@@ -58,7 +59,9 @@ usage:
   scorer loadtest [flags]  drive a scorer with open-loop load and report latency
   scorer dlq replay [flags] re-drive dead-lettered records to their source topic
   scorer backfill [flags]  compute every feature of a transaction log (file or topic)
-                           into a Parquet or CSV table, as the service computes them
+                           into a Parquet or CSV table, as the service computes them;
+                           with --correct, correct a running service's online state
+                           from the log's last days
   scorer train [flags]     train a model (gradient-boosted trees or logistic) on a
                            labelled table, with thresholds from business targets
   scorer evaluate [flags]  ROC-AUC, PR-AUC, recall at alert rates... of a model and
@@ -85,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "dlq":
 		return dlqCommand(ctx, args[1:], stdout, stderr)
 	case "backfill":
-		return backfillCommand(ctx, args[1:], stderr)
+		return backfillCommand(ctx, args[1:], stdout, stderr)
 	case "train":
 		return trainCommand(ctx, args[1:], stdout, stderr)
 	case "evaluate":
