@@ -120,7 +120,7 @@ func (c *serviceClient) do(ctx context.Context, method, path, contentType string
 			if ctx.Err() != nil {
 				return 0, nil, ctx.Err()
 			}
-			lastErr = err
+			lastErr = errors.New(fraud.MaskString(err.Error())) // it holds the URL
 		}
 		if attempt >= c.attempts {
 			return 0, nil, fmt.Errorf("%w (after %d attempts)", lastErr, attempt)

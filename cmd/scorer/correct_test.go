@@ -31,11 +31,7 @@ func TestBackfillCorrectFlags(t *testing.T) {
 	logFile := filepath.Join(dir, "log.jsonl")
 	writeTestFile(t, logFile, `{"transaction_id":"a","card_id":"card_4111111111111111","amount":100,"currency":"USD","event_time":"2019-03-01T00:00:00Z"}`+"\n")
 	correct := []string{"backfill", "--input", logFile, "--correct"}
-	for _, c := range []struct {
-		name string
-		args []string
-		want string
-	}{
+	checkCLIErrors(t, []cliErrorCase{
 		{"without an admin token", correct, "--correct needs --admin-token-file"},
 		{"with a table", append(correct, "--admin-token-file", token, "--out", "x.csv"), "--out does not go with --correct"},
 		{"since and from", append(correct, "--admin-token-file", token, "--since", "1h", "--from", "2019-01-01T00:00:00Z"), "not both"},
@@ -47,7 +43,20 @@ func TestBackfillCorrectFlags(t *testing.T) {
 			"no transaction of the log has an event_time at or after"},
 		{"no service", append(correct, "--admin-token-file", token, "--target", "http://127.0.0.1:1", "--from", "2019-01-01T00:00:00Z"),
 			"connection refused"},
-	} {
+	})
+}
+
+type cliErrorCase struct {
+	name string
+	args []string
+	want string // in the error
+}
+
+// checkCLIErrors runs each case's command, which must fail saying want,
+// and show the test card number 4111111111111111 nowhere.
+func checkCLIErrors(t *testing.T, cases []cliErrorCase) {
+	t.Helper()
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			out, errOut, err := scorerCLI(t, c.args...)
 			if err == nil || !strings.Contains(err.Error(), c.want) {

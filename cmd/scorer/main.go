@@ -3,6 +3,7 @@
 //	scorer serve     run the HTTP API, the Kafka consumer and the alert relay
 //	scorer backfill  compute the features of a transaction log into a table,
 //	                 or correct a running service's online state from it
+//	scorer parity    compare the features a service stored with the backfill's
 //	scorer train     train a model on a labelled table
 //	scorer evaluate  measure a model and rules on labelled history
 //	scorer backtest  compare candidate rules or model with the active ones
@@ -62,6 +63,9 @@ usage:
                            into a Parquet or CSV table, as the service computes them;
                            with --correct, correct a running service's online state
                            from the log's last days
+  scorer parity [flags]    compare the features a running service stored for a log's
+                           transactions with the backfill's: differences by feature
+                           and cause (late, out of order, missing, duplicate, truncated)
   scorer train [flags]     train a model (gradient-boosted trees or logistic) on a
                            labelled table, with thresholds from business targets
   scorer evaluate [flags]  ROC-AUC, PR-AUC, recall at alert rates... of a model and
@@ -89,6 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return dlqCommand(ctx, args[1:], stdout, stderr)
 	case "backfill":
 		return backfillCommand(ctx, args[1:], stdout, stderr)
+	case "parity":
+		return parityCommand(ctx, args[1:], stdout, stderr)
 	case "train":
 		return trainCommand(ctx, args[1:], stdout, stderr)
 	case "evaluate":
