@@ -11,6 +11,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fraudscore/scorer/backfill"
+	"github.com/fraudscore/scorer/kv"
 	"github.com/fraudscore/scorer/model"
 	"github.com/fraudscore/scorer/scoring"
 	"github.com/fraudscore/scorer/velocity"
@@ -43,7 +44,7 @@ func Replay(ctx context.Context, dir string, eng *model.Engine, t *backfill.Tabl
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	db, err := badger.OpenManaged(badger.DefaultOptions(tmp).WithLogger(nil).WithDetectConflicts(false))
+	db, err := kv.Open(badger.DefaultOptions(tmp).WithLogger(nil).WithDetectConflicts(false))
 	if err != nil {
 		return nil, fmt.Errorf("replay: open badger: %w", err)
 	}
