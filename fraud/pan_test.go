@@ -326,3 +326,28 @@ func TestLooksLikePANReadsOtherNumberForms(t *testing.T) {
 		}
 	}
 }
+
+// TestHexDigestsAreNotCardNumbers: a hex digest whose inner digit run
+// passes the Luhn check (a real Sparkov transaction id) is an identifier;
+// a card number at either end of a digest-shaped value is still found,
+// and a value that is not quite a digest gets the ordinary rule.
+func TestHexDigestsAreNotCardNumbers(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		want bool
+	}{
+		{"79a1f841806fde00d28172958952223d", false},         // its run 28172958952223 passes Luhn
+		{"79A1F841806FDE00D28172958952223D", false},         // the same, upper case
+		{"0f1e2d3c79a1f841806fde00d28172958952223d", false}, // SHA-1 length
+		{"4111111111111111abcdefabcdefabcd", true},          // a card number glued before hex
+		{"abcdefabcdefabcd4111111111111111", true},          // and after
+		{"79a1f841806fde00d28172958952223D", true},          // mixed case: no digest
+		{"x9a1f841806fde00d28172958952223d", true},          // not hex: no digest
+		{"79a1f841806fde00d28172958952223d0", true},         // 33 characters: no digest
+		{"79a1f841806fde00-d28172958952223d", true},         // a dash: no digest
+	} {
+		if got := fraud.LooksLikePAN(c.s); got != c.want {
+			t.Errorf("LooksLikePAN(%q) = %v, want %v", c.s, got, c.want)
+		}
+	}
+}
