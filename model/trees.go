@@ -297,7 +297,8 @@ func ParseAny(data []byte) (Model, error) { return parseAny(data, "") }
 
 func parseAny(data []byte, dir string) (Model, error) {
 	var head struct {
-		Kind *string `json:"kind"`
+		Kind    *string         `json:"kind"`
+		Learner json.RawMessage `json:"learner"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
@@ -305,6 +306,9 @@ func parseAny(data []byte, dir string) (Model, error) {
 	kind := ""
 	if head.Kind != nil {
 		kind = *head.Kind
+	}
+	if kind == "" && head.Learner != nil {
+		return nil, errors.New(`model: this is XGBoost's own JSON; load it through a small file that names it and its features: {"kind": "xgboost", "version": ..., "features": [...], "thresholds": {...}, "path": "this-file.json"} (docs/MODELS.md)`)
 	}
 	switch kind {
 	case "", "logistic":

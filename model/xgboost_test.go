@@ -216,3 +216,13 @@ func TestLoadExternalRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestBareXGBoostFileSaysWhatItNeeds: XGBoost's own JSON given as the
+// model gets an error that says how to load it, not a logistic field
+// complaint.
+func TestBareXGBoostFileSaysWhatItNeeds(t *testing.T) {
+	_, err := ParseAny([]byte(`{"learner": {"attributes": {}}, "version": [1, 7, 4]}`))
+	if err == nil || !strings.Contains(err.Error(), `"kind": "xgboost"`) {
+		t.Fatalf("err = %v, want it to say how to wrap the file", err)
+	}
+}

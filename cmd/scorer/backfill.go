@@ -31,7 +31,8 @@ time, over every event of the log, exactly as the online store does for the log
 replayed in event-time order: one row per transaction, in event-time order,
 with columns transaction_id, card_id, event_time, each feature by name, and
 label when --labels is given. Features see only the log: for exact values from
-a time T on, start the log the longest window (24h by default) before T.
+a time T on, start the log the longest window (7 days for the default
+features) before T.
 
 Input: --input by extension: .jsonl, .jsonl.gz (one transaction a line, the
 service's schema), .csv (a header naming the fields; event_time RFC 3339) or

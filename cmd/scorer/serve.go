@@ -45,7 +45,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&c.MaxEventAge, "max-event-age", service.DefaultMaxEventAge, "how far behind the server clock event_time may be")
 	fs.DurationVar(&c.KafkaStallAfter, "kafka-stall-after", 30*time.Second, "a partition with records waiting whose processed offset has not moved for this long makes /readyz 503")
 	fs.IntVar(&c.MinFreeDiskMiB, "min-free-disk-mib", 512, "below this much free space under --data-dir, new work is refused until space is freed")
-	fs.StringVar(&c.FeaturesFile, "features", "", "feature definitions file, YAML (default: the embedded nine features of DESIGN.md)")
+	fs.StringVar(&c.FeaturesFile, "features", "", "feature definitions file, YAML (default: the embedded features/default.yaml: the nine of DESIGN.md and twelve more)")
 	fs.StringVar(&c.RulesFile, "rules", "", "rules file, YAML or JSON (default: embedded rules)")
 	fs.StringVar(&c.ModelFile, "model", "", "model file (default: embedded model); reloaded on SIGHUP and POST /admin/reload")
 	fs.StringVar(&c.ShadowModelFile, "shadow-model", "", "a challenger model file scored beside the model on every transaction, never changing the answer")
