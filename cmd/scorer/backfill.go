@@ -65,8 +65,7 @@ flags:
 
 // backfillCommand runs "scorer backfill".
 func backfillCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("backfill", backfillHelp, stderr)
 	input := fs.String("input", "", "transaction log: .jsonl, .jsonl.gz, .csv or .parquet")
 	topic := fs.String("topic", "", "Kafka topic to read instead of --input")
 	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated Kafka brokers (with --topic)")
@@ -84,10 +83,6 @@ func backfillCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	progress := fs.Bool("progress", false, "report progress on stderr even when it is not a terminal")
 	var corr correctFlags
 	corr.register(fs)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), backfillHelp)
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

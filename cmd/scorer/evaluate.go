@@ -167,16 +167,11 @@ func loadEngine(rulesFile, modelFile string, defs *features.Set) (*model.Engine,
 
 // evaluateCommand runs "scorer evaluate".
 func evaluateCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("evaluate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("evaluate", evaluateHelp, stderr)
 	in := addInputFlags(fs)
 	modelFile := fs.String("model", "", "model file (default: the built-in model)")
 	rulesFile := fs.String("rules", "", "rules file (default: the built-in rules)")
 	report := fs.String("report", "", "also write the report: .html (with ROC and PR curves) or .json")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), evaluateHelp)
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -232,8 +227,7 @@ flags:
 
 // backtestCommand runs "scorer backtest".
 func backtestCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("backtest", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("backtest", backtestHelp, stderr)
 	in := addInputFlags(fs)
 	modelFile := fs.String("model", "", "active model file (default: the built-in model)")
 	rulesFile := fs.String("rules", "", "active rules file (default: the built-in rules)")
@@ -241,10 +235,6 @@ func backtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	candRules := fs.String("candidate-rules", "", "candidate rules file (default: the active ones)")
 	maxIDs := fs.Int("max-ids", 20, "transaction ids listed per group of frauds")
 	jsonOut := fs.String("json", "", "also write the comparison as JSON to this file")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), backtestHelp)
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -131,6 +131,18 @@ func version() string {
 	return v
 }
 
+// newFlagSet returns the flag set of a subcommand: errors and the help
+// (help, then every flag) go to stderr.
+func newFlagSet(name, help string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), help)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
 // parseFlags parses args, then fills every flag not given on the command
 // line from SCORER_<NAME> (upper case, dashes as underscores).
 func parseFlags(fs *flag.FlagSet, args []string) error {

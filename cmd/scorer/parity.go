@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -186,8 +185,7 @@ type storedResults struct {
 
 // parityCommand runs "scorer parity".
 func parityCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("parity", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("parity", parityHelp, stderr)
 	logFile := fs.String("log", "", "transaction log the service got: .jsonl, .jsonl.gz, .csv or .parquet")
 	target := fs.String("target", "http://127.0.0.1:8080", "the service's base URL")
 	tokenFile := fs.String("token-file", "", "file holding a bearer token of the service (one of its --auth-tokens-file), when auth is on")
@@ -198,10 +196,6 @@ func parityCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	concurrency := fs.Int("concurrency", 8, "requests in flight at once while fetching stored results")
 	maxEvents := fs.Int("max-events-per-card", 10_000, "the service's --max-events-per-card, to tell truncated entities")
 	examples := fs.Int("examples", 5, "transaction ids shown per cause (and cards whose state differs)")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), parityHelp)
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

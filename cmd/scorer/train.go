@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -43,8 +42,7 @@ flags:
 
 // trainCommand runs "scorer train".
 func trainCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("train", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("train", trainHelp, stderr)
 	tablePath := fs.String("table", "", "training table from scorer backfill: .parquet, .csv or .csv.gz, with labels")
 	out := fs.String("out", "", "model file to write (JSON)")
 	kind := fs.String("kind", "gbt", "gbt or logistic")
@@ -63,10 +61,6 @@ func trainCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	rate := fs.Float64("learning-rate", 0.1, "gbt: learning rate")
 	seed := fs.Uint64("seed", 1, "gbt: seed of the bin sample")
 	report := fs.String("report", "", "also write the validation report: .html (with ROC and PR curves) or .json")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), trainHelp)
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
