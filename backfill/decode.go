@@ -226,7 +226,7 @@ func (d *decoder) tokenizeJSON(rec []byte) ([]byte, int) {
 		out = append(out, ':')
 		name, err = jsontext.AppendUnquote(name[:0], rawName)
 		if f := fieldOf(name); err == nil && f >= 0 && tokenized(f) && val.Kind() == '"' {
-			if s, err := jsontext.AppendUnquote(nil, val); err == nil && fraud.LooksLikePAN(string(s)) {
+			if s, err := jsontext.AppendUnquote(nil, val); err == nil && holdsPAN(f, string(s)) {
 				out, _ = jsontext.AppendQuote(out, fraud.Tokenize(string(s)))
 				n++
 				continue
@@ -316,7 +316,7 @@ func (d *decoder) fast(rec []byte, r *row, ids *[]byte) bool {
 	// number (after tokenizing, as the slow path does).
 	id := vals[fID]
 	tokenizedID := false
-	if mayHoldPAN(id) && fraud.LooksLikePAN(string(id)) {
+	if mayHoldPAN(id) && fraud.IDLooksLikePAN(string(id)) {
 		id = []byte(fraud.Tokenize(string(id)))
 		tokenizedID = true
 	} else if len(id) == 0 || len(id) > fraud.MaxFieldLen || bytes.IndexByte(id, ' ') >= 0 {
@@ -571,4 +571,13 @@ func daysIn(month, year int) int {
 		return 30
 	}
 	return 31
+}
+
+// holdsPAN applies the card-number rule of field f: transaction ids have
+// the digest exception (fraud.IDLooksLikePAN).
+func holdsPAN(f field, s string) bool {
+	if f == fID {
+		return fraud.IDLooksLikePAN(s)
+	}
+	return fraud.LooksLikePAN(s)
 }

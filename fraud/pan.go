@@ -25,14 +25,15 @@ import (
 //   - A run holds a card number when consecutive groups of it hold 13 to 19
 //     digits in all that pass the Luhn check. So a 20-digit numeric id is
 //     no card number, but two card numbers joined by a comma are found.
-//   - Except inside a hex digest: in a value that is wholly 32, 40 or 64
-//     hex digits of one case (MD5, SHA-1 and SHA-256 in hex, a UUID without
-//     dashes), a digit run with hex letters on both sides is part of the
-//     digest, not a card number, although about one digest in 500 has one
-//     of 13 or more digits that passes the Luhn check (2,251 of the
-//     Sparkov log's 1.24M transaction ids, which were refused as card
-//     numbers). Its first and last runs, which a card number glued to a
-//     digest would be, are still read.
+//   - One exception, for transaction ids only (IDLooksLikePAN): in an id
+//     that is wholly 32, 40 or 64 lower-case hex digits (MD5, SHA-1 and
+//     SHA-256 in hex, a UUID without dashes), a digit run with letters on
+//     both sides is part of the digest. About one digest in 500 has such a
+//     run of 13 or more digits that passes the Luhn check (2,251 of the
+//     Sparkov log's 1.24M transaction ids were refused as card numbers).
+//     The first and last runs, which a card number glued to a digest would
+//     be, are still read; and nowhere else is the exception made, since
+//     card data such as EMV track 2 ("4111...1111D2512...") is hex-shaped.
 
 // Card numbers have 13 to 19 digits (ISO/IEC 7812).
 const (
@@ -44,18 +45,6 @@ const (
 // above: "4111111111111111", "4111.1111.1111.1111", "pan:4111111111111111"
 // and the same in full-width digits all do.
 func LooksLikePAN(s string) bool {
-	if isHexDigest(s) {
-		first := strings.IndexFunc(s, isHexLetter)
-		last := strings.LastIndexFunc(s, isHexLetter)
-		return looksLikePAN(s[:first]) || looksLikePAN(s[last+1:])
-	}
-	return looksLikePAN(s)
-}
-
-func isHexLetter(r rune) bool { return r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F' }
-
-// looksLikePAN is LooksLikePAN without the digest exception.
-func looksLikePAN(s string) bool {
 	var f panFinder
 	for _, r := range s {
 		f.add(r)
@@ -67,25 +56,36 @@ func looksLikePAN(s string) bool {
 	return f.found
 }
 
-// isHexDigest reports whether s is 32, 40 or 64 hex digits with at least
-// one letter, its letters all lower case or all upper case.
-func isHexDigest(s string) bool {
+// IDLooksLikePAN is LooksLikePAN for a transaction_id, with the digest
+// exception of the rule above.
+func IDLooksLikePAN(s string) bool {
+	if !isLowerHexDigest(s) {
+		return LooksLikePAN(s)
+	}
+	first := strings.IndexFunc(s, isHexLetter)
+	last := strings.LastIndexFunc(s, isHexLetter)
+	return LooksLikePAN(s[:first]) || LooksLikePAN(s[last+1:])
+}
+
+func isHexLetter(r rune) bool { return r >= 'a' && r <= 'f' }
+
+// isLowerHexDigest reports whether s is 32, 40 or 64 lower-case hex
+// digits with at least one letter.
+func isLowerHexDigest(s string) bool {
 	if len(s) != 32 && len(s) != 40 && len(s) != 64 {
 		return false
 	}
-	lower, upper := false, false
+	letter := false
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c >= '0' && c <= '9':
 		case c >= 'a' && c <= 'f':
-			lower = true
-		case c >= 'A' && c <= 'F':
-			upper = true
+			letter = true
 		default:
 			return false
 		}
 	}
-	return lower != upper
+	return letter
 }
 
 // panFinder applies the rule to runes fed one at a time, keeping only what

@@ -327,27 +327,37 @@ func TestLooksLikePANReadsOtherNumberForms(t *testing.T) {
 	}
 }
 
-// TestHexDigestsAreNotCardNumbers: a hex digest whose inner digit run
-// passes the Luhn check (a real Sparkov transaction id) is an identifier;
-// a card number at either end of a digest-shaped value is still found,
-// and a value that is not quite a digest gets the ordinary rule.
-func TestHexDigestsAreNotCardNumbers(t *testing.T) {
+// TestHexDigestIDsAreNotCardNumbers: a transaction id that is a lower-case
+// hex digest whose inner digit run passes the Luhn check (a real Sparkov
+// id) is an id; a card number at either end of it is still found; and
+// nowhere but in ids is the exception made, since card data such as EMV
+// track 2 is hex-shaped.
+func TestHexDigestIDsAreNotCardNumbers(t *testing.T) {
 	for _, c := range []struct {
 		s    string
 		want bool
 	}{
 		{"79a1f841806fde00d28172958952223d", false},         // its run 28172958952223 passes Luhn
-		{"79A1F841806FDE00D28172958952223D", false},         // the same, upper case
 		{"0f1e2d3c79a1f841806fde00d28172958952223d", false}, // SHA-1 length
 		{"4111111111111111abcdefabcdefabcd", true},          // a card number glued before hex
 		{"abcdefabcdefabcd4111111111111111", true},          // and after
-		{"79a1f841806fde00d28172958952223D", true},          // mixed case: no digest
-		{"x9a1f841806fde00d28172958952223d", true},          // not hex: no digest
-		{"79a1f841806fde00d28172958952223d0", true},         // 33 characters: no digest
-		{"79a1f841806fde00-d28172958952223d", true},         // a dash: no digest
+		{"79A1F841806FDE00D28172958952223D", true},          // upper case: no exception
+		{"570E4111111111111111D25122011234", true},          // EMV track 2 (tag 57): a card number
+		{"x9a1f841806fde00d28172958952223d", true},          // not hex
+		{"79a1f841806fde00d28172958952223d0", true},         // 33 characters
+		{"79a1f841806fde00-d28172958952223d", true},         // a dash
 	} {
-		if got := fraud.LooksLikePAN(c.s); got != c.want {
-			t.Errorf("LooksLikePAN(%q) = %v, want %v", c.s, got, c.want)
+		if got := fraud.IDLooksLikePAN(c.s); got != c.want {
+			t.Errorf("IDLooksLikePAN(%q) = %v, want %v", c.s, got, c.want)
 		}
+		if !fraud.LooksLikePAN(c.s) {
+			t.Errorf("LooksLikePAN(%q) = false: outside ids the strict rule holds", c.s)
+		}
+	}
+	if msg := fraud.CheckTransactionID("79a1f841806fde00d28172958952223d"); msg != "" {
+		t.Errorf("a digest transaction_id refused: %s", msg)
+	}
+	if msg := fraud.CheckCardID("card_79a1f841806fde00d28172958952223d"); msg == "" {
+		t.Error("a card_id with a Luhn-valid run accepted")
 	}
 }

@@ -344,7 +344,7 @@ func checkID(s string) string {
 			return "must be printable ASCII without spaces"
 		}
 	}
-	if LooksLikePAN(s) {
+	if IDLooksLikePAN(s) {
 		return panMessage
 	}
 	return ""

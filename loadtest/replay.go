@@ -100,7 +100,11 @@ func (r *Replay) Next() (Event, bool) {
 		// A letter after the run id, so that its digits and the log's id
 		// never join into one long run of digits (a card number, to the
 		// service); card numbers in the log itself become tokens.
-		tx.ID = r.runID + "-r" + fraud.Tokenize(tx.ID)
+		// The composed id is no digest any more, so a digest id whose
+		// inner digits pass for a card number becomes a token too.
+		if tx.ID = r.runID + "-r" + tx.ID; fraud.IDLooksLikePAN(tx.ID) {
+			tx.ID = r.runID + "-r" + fraud.Tokenize(tx.ID[len(r.runID)+2:])
+		}
 		tx.CardID = fraud.Tokenize(tx.CardID)
 		tx.EventTime = tx.EventTime.Add(r.shift).UTC()
 		ev.Tx = tx

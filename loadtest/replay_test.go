@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"github.com/fraudscore/scorer/fraud"
 	"os"
 	"path/filepath"
 	"testing"
@@ -95,4 +96,35 @@ func TestReplay(t *testing.T) {
 			t.Errorf("replayed %d events (%d fraud), last at %v, err %v; want 7184 (33), last about now", n, frauds, last, r.Err())
 		}
 	})
+}
+
+// TestReplayDigestIDsStayValid: a log's hex-digest transaction_id whose
+// inner digits pass for a card number (a real Sparkov id) is valid on its
+// own, but not once the run id is put before it: the replay sends a token
+// then, which the service accepts.
+func TestReplayDigestIDsStayValid(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "tx.jsonl")
+	os.WriteFile(log, []byte(`{"transaction_id":"79a1f841806fde00d28172958952223d","card_id":"card_1","amount":100,"currency":"USD","event_time":"2019-01-01T00:00:00Z"}
+{"transaction_id":"0b242abb623afc578575680df30655b9","card_id":"card_1","amount":100,"currency":"USD","event_time":"2019-01-01T00:00:01Z"}
+`), 0o644)
+	r, err := OpenReplay(log, "run9", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var ids []string
+	for ev, ok := r.Next(); ok; ev, ok = r.Next() {
+		ids = append(ids, ev.Tx.ID)
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 2 || ids[1] != "run9-r0b242abb623afc578575680df30655b9" {
+		t.Fatalf("ids %q, want two, the second as in the log after the run id", ids)
+	}
+	for _, id := range ids {
+		if msg := fraud.CheckTransactionID(id); msg != "" {
+			t.Errorf("replayed id %q: %s", id, msg)
+		}
+	}
 }
