@@ -1,11 +1,12 @@
 package loadtest
 
 import (
-	"github.com/fraudscore/scorer/fraud"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/fraudscore/scorer/fraud"
 )
 
 func TestReplay(t *testing.T) {
