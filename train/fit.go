@@ -60,6 +60,9 @@ type Config struct {
 // With neither, AlertRate is DefaultAlertRate and Precision
 // DefaultPrecision. When no threshold reaches the precision asked, the
 // model declines nothing on its own (decline 1); the rules still can.
+// Config.Ceiling may then lower it to the lowest decline rule's score, so
+// that the model declines above that score although the precision was
+// not reached; Outcome.Capped says so.
 type Targets struct {
 	AlertRate float64
 	Precision float64

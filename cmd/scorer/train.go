@@ -79,9 +79,17 @@ func trainCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	rules, _, err := model.Load(model.Files{Rules: *rulesFile}, defs.Names())
+	// The rules alone: the model they will run with is the one trained
+	// here, not the one serve has now.
+	known := append(defs.Names(), model.TransactionVariables()...)
+	var rules *model.Rules
+	if *rulesFile != "" {
+		rules, err = model.LoadRules(*rulesFile, known)
+	} else {
+		rules, err = model.DefaultRules(known)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("rules: %w", err)
 	}
 	cfg := train.Config{
 		Kind:       train.Kind(*kind),

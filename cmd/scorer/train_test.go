@@ -198,3 +198,58 @@ func TestTrainRefusesWhatTheServiceCouldNotServe(t *testing.T) {
 		t.Error("a refused train wrote a model file")
 	}
 }
+
+// TestTrainWithOtherFeaturesAndRules: the features and rules given are
+// checked against the model being trained, not the built-in one: a table
+// of the nine DESIGN.md features trains, and a decline rule scoring 0.1
+// caps the decline threshold instead of failing.
+func TestTrainWithOtherFeaturesAndRules(t *testing.T) {
+	dir := t.TempDir()
+	logPath, labelsPath := labelledLog(t, dir)
+	nine := filepath.Join(dir, "nine.yaml")
+	src, err := os.ReadFile(filepath.Join("..", "..", "features", "default.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The head of the default file up to card_seconds_since_prev's block.
+	head := string(src)
+	head = head[:strings.Index(head, "  - name: card_tx_count_7d")]
+	if err := os.WriteFile(nine, []byte(head), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rules := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rules, []byte(`version: rules-low-decline
+rules:
+  - code: LOW_DECLINE
+    message: "a decline rule with a low score"
+    when: "amount >= 100000"
+    decision: decline
+    score: 0.1
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	table := filepath.Join(dir, "nine.csv")
+	var o, e bytes.Buffer
+	ctx := context.Background()
+	if err := run(ctx, []string{"backfill", "--input", logPath, "--labels", labelsPath, "--features", nine, "--out", table}, &o, &e); err != nil {
+		t.Fatalf("backfill: %v\n%s", err, e.String())
+	}
+	modelPath := filepath.Join(dir, "m.json")
+	o.Reset()
+	e.Reset()
+	err = run(ctx, []string{"train", "--table", table, "--features", nine, "--rules", rules, "--out", modelPath,
+		"--trees", "20", "--depth", "3"}, &o, &e)
+	if err != nil {
+		t.Fatalf("train with nine features and a low decline rule: %v\n%s", err, e.String())
+	}
+	nineSet, err := features.Load(nine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := model.LoadEngine(model.Files{Rules: rules, Model: modelPath}, nineSet.Names()); err != nil {
+		t.Fatalf("the model does not load with the rules and features it was trained for: %v", err)
+	}
+	if !strings.Contains(o.String(), "capped") {
+		t.Errorf("train did not say the thresholds were capped:\n%s", o.String())
+	}
+}
