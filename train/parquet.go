@@ -13,8 +13,9 @@ import (
 
 // ReadParquet reads a training table in the Parquet that `scorer backfill`
 // writes: transaction_id and card_id (strings), event_time (INT64, a
-// TIMESTAMP in any unit, or nanoseconds when it has none), one DOUBLE
-// column per feature and, when labelled, label (an integer, 0 or 1). As
+// TIMESTAMP in any unit, or nanoseconds when it has none), one numeric
+// column per feature (DOUBLE as backfill writes it; FLOAT, INT32, INT64
+// and BOOLEAN are converted) and, when labelled, label (an integer, 0 or 1). As
 // with ReadCSV every other column is a feature, in schema order. It reads
 // column by column, so a wide table costs its values, not its rows.
 func ReadParquet(f *os.File) (*Table, error) {
@@ -49,7 +50,21 @@ func ReadParquet(f *os.File) (*Table, error) {
 				}
 			}
 		default:
+			if number(leaf.Node.Type().Kind()) == nil {
+				errs = append(errs, fmt.Errorf("train: parquet column %s is %s, not a number", name, leaf.Node.Type()))
+				continue
+			}
 			t.Names = append(t.Names, name)
+		}
+		switch name {
+		case "label":
+			if number(leaf.Node.Type().Kind()) == nil {
+				errs = append(errs, fmt.Errorf("train: parquet column label is %s, not 0 or 1", leaf.Node.Type()))
+			}
+		case "event_time":
+			if k := leaf.Node.Type().Kind(); k != parquet.Int64 {
+				errs = append(errs, fmt.Errorf("train: parquet column event_time is %s, not a timestamp", leaf.Node.Type()))
+			}
 		}
 	}
 	for _, name := range []string{"transaction_id", "card_id", "event_time"} {
@@ -96,8 +111,9 @@ func ReadParquet(f *os.File) (*Table, error) {
 			}),
 		)
 		if labelled && err == nil {
+			asNumber := number(chunks[col["label"]].Type().Kind())
 			err = read("label", func(v parquet.Value) error {
-				switch v.Int64() {
+				switch asNumber(v) {
 				case 0:
 					t.Labels = append(t.Labels, false)
 				case 1:
@@ -112,11 +128,12 @@ func ReadParquet(f *os.File) (*Table, error) {
 			if err != nil {
 				break
 			}
+			asNumber := number(chunks[col[name]].Type().Kind())
 			err = readColumn(chunks[col[name]], func(v parquet.Value) error {
 				if v.IsNull() {
 					t.Columns[k] = append(t.Columns[k], math.NaN())
 				} else {
-					t.Columns[k] = append(t.Columns[k], v.Double())
+					t.Columns[k] = append(t.Columns[k], asNumber(v))
 				}
 				return nil
 			})
@@ -129,6 +146,29 @@ func ReadParquet(f *os.File) (*Table, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// number returns how to read a column of kind k as a float64, or nil for
+// a kind that holds no number.
+func number(k parquet.Kind) func(parquet.Value) float64 {
+	switch k {
+	case parquet.Double:
+		return func(v parquet.Value) float64 { return v.Double() }
+	case parquet.Float:
+		return func(v parquet.Value) float64 { return float64(v.Float()) }
+	case parquet.Int32:
+		return func(v parquet.Value) float64 { return float64(v.Int32()) }
+	case parquet.Int64:
+		return func(v parquet.Value) float64 { return float64(v.Int64()) }
+	case parquet.Boolean:
+		return func(v parquet.Value) float64 {
+			if v.Boolean() {
+				return 1
+			}
+			return 0
+		}
+	}
+	return nil
 }
 
 // readColumn calls each for every value of a column chunk, in order.
