@@ -266,6 +266,15 @@ func (r *Rules) CheckThresholds(t Thresholds) error {
 	return errors.Join(errs...)
 }
 
+// Codes returns the rules' reason codes, in order.
+func (r *Rules) Codes() []string {
+	out := make([]string, len(r.rules))
+	for i := range r.rules {
+		out[i] = r.rules[i].code
+	}
+	return out
+}
+
 // Ceiling returns the highest thresholds these rules allow: the lowest
 // score of a rule for each decision (1 where no rule makes it). A model
 // whose thresholds are above them fails CheckThresholds.

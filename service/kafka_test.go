@@ -193,6 +193,13 @@ func TestKafkaEndToEnd(t *testing.T) {
 	kafkatest.Produce(t, r.broker, "transactions", msgs...)
 
 	r.waitProcessed(t, "calm-2", "burst-5", "big-1")
+	// big-1 is stored from HTTP already: wait until the consumer has
+	// processed its Kafka copy too, or a second alert could come later.
+	for deadline := time.Now().Add(30 * time.Second); r.Consumer().Stats().Processed < int64(len(msgs)); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("consumer processed %d of %d records", r.Consumer().Stats().Processed, len(msgs))
+		}
+	}
 	// Two burst alerts, and one for big-1 although it came twice.
 	kafkatest.WaitFor(t, r.broker, "fraud.alerts", 3, 30*time.Second)
 	got := r.settledAlerts(t, r.broker)

@@ -140,4 +140,15 @@ func TestReasonsCoverTheDefaultFeatures(t *testing.T) {
 			t.Errorf("the catalog names %s, which is no default feature", name)
 		}
 	}
+	// A model's reason never takes a rule's code: "CARD_VELOCITY_1M" from
+	// the rule means 5 or more in a minute, from the model it could be 1.
+	rules, err := model.DefaultRules(append(names, model.TransactionVariables()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range reasons {
+		if slices.Contains(rules.Codes(), r.Code) {
+			t.Errorf("feature %s's reason %s is also a default rule's code", name, r.Code)
+		}
+	}
 }
