@@ -183,10 +183,10 @@ func FuzzMaskPANs(f *testing.F) {
 		if found == bytes.Equal(out, in) {
 			t.Errorf("MaskPANs(%q) = %q, found %v", in, out, found)
 		}
-		if pan := refPAN(string(out)); pan != "" {
+		if pan := refPAN(outsideDigests(string(out))); pan != "" {
 			t.Errorf("MaskPANs(%q) = %q, which holds the card number %s", in, out, pan)
 		}
-		if pan := refPAN(refUnescape(out)); pan != "" {
+		if pan := refPAN(outsideDigests(refUnescape(out))); pan != "" {
 			t.Errorf("MaskPANs(%q) = %q, which holds the card number %s once unescaped", in, out, pan)
 		}
 		if !onlyStarred(in, out) {
@@ -219,4 +219,32 @@ func onlyStarred(in, out []byte) bool {
 		i++
 	}
 	return true
+}
+
+// outsideDigests blanks what lies between the first and last letters of
+// every lower-case hex digest in s (32, 40 or 64 characters, the rule's one
+// exception), which MaskPANs leaves as it is.
+func outsideDigests(s string) string {
+	alnum := func(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+	b := []byte(s)
+	for i := 0; i < len(b); {
+		if !alnum(b[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(b) && alnum(b[j]) {
+			j++
+		}
+		tok := string(b[i:j])
+		if n := len(tok); (n == 32 || n == 40 || n == 64) && strings.Trim(tok, "0123456789abcdef") == "" && strings.Trim(tok, "0123456789") != "" {
+			first := strings.IndexAny(tok, "abcdef")
+			last := strings.LastIndexAny(tok, "abcdef")
+			for k := i + first; k <= i+last; k++ {
+				b[k] = 'a'
+			}
+		}
+		i = j
+	}
+	return string(b)
 }

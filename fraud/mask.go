@@ -6,7 +6,10 @@ import (
 )
 
 // MaskPANs returns a copy of b in which every digit of each run holding a
-// card number (by the rule of LooksLikePAN) is replaced by '*', and
+// card number (by the rule of LooksLikePAN, with the exception of
+// IDLooksLikePAN: a run inside a lower-case hex digest, letters on both
+// sides, is left, so that a dead-lettered record keeps such an id) is
+// replaced by '*', and
 // found = true; or b itself and false when there is none. b may be any
 // bytes: invalid UTF-8 counts as a separator, and a multi-byte digit
 // becomes a single '*'.
@@ -50,6 +53,9 @@ func maskRuns(b []byte, escapes bool) ([]byte, bool) {
 	// there is one of the run's.
 	endRun := func() {
 		f.endRun()
+		if f.found && insideDigest(b, from, to) {
+			f.found = false
+		}
 		if f.found {
 			out = append(out, b[done:from]...)
 			for i := from; i < to; {
@@ -86,6 +92,20 @@ func maskRuns(b []byte, escapes bool) ([]byte, bool) {
 		return b, false
 	}
 	return append(out, b[done:]...), true
+}
+
+// insideDigest reports whether b[from:to] is a digit run with letters on
+// both sides inside a lower-case hex digest (see IDLooksLikePAN).
+func insideDigest(b []byte, from, to int) bool {
+	alnum := func(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+	lo, hi := from, to
+	for lo > 0 && alnum(b[lo-1]) {
+		lo--
+	}
+	for hi < len(b) && alnum(b[hi]) {
+		hi++
+	}
+	return lo < from && hi > to && isLowerHexDigest(string(b[lo:hi]))
 }
 
 // nextRune decodes the rune at b[i:] and its length in bytes: invalid

@@ -361,3 +361,15 @@ func TestHexDigestIDsAreNotCardNumbers(t *testing.T) {
 		t.Error("a card_id with a Luhn-valid run accepted")
 	}
 }
+
+// TestMaskKeepsDigestIDs: a dead-lettered record keeps a digest
+// transaction_id as it is (a replay must not re-drive it under another
+// id), while a card number beside it is masked.
+func TestMaskKeepsDigestIDs(t *testing.T) {
+	in := []byte(`{"transaction_id":"79a1f841806fde00d28172958952223d","card_id":"4111111111111111","x":"570E4111111111111111D25122011234"}`)
+	got, found := fraud.MaskPANs(in)
+	want := `{"transaction_id":"79a1f841806fde00d28172958952223d","card_id":"****************","x":"570E****************D25122011234"}`
+	if !found || string(got) != want {
+		t.Errorf("MaskPANs = %s, %v\nwant         %s", got, found, want)
+	}
+}
