@@ -1,15 +1,11 @@
 package model
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"slices"
 )
 
@@ -82,28 +78,15 @@ var _ Thresholder = (*Logistic)(nil)
 
 // LoadLogistic reads a Logistic model from a JSON file.
 func LoadLogistic(path string) (*Logistic, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("load logistic model: %w", err)
-	}
-	l, err := ParseLogistic(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return l, nil
+	return loadFile(path, "logistic model", func(data []byte, _ string) (*Logistic, error) { return ParseLogistic(data) })
 }
 
 // ParseLogistic decodes and validates a Logistic model. Unknown JSON fields
 // are an error; every invalid field is reported (errors.Join).
 func ParseLogistic(data []byte) (*Logistic, error) {
 	var spec logisticSpec
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&spec); err != nil {
+	if err := decodeStrict(data, &spec); err != nil {
 		return nil, fmt.Errorf("logistic model: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("logistic model: unexpected data after the JSON object")
 	}
 	l, errs := spec.build()
 	if len(errs) > 0 {

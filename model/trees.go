@@ -80,15 +80,7 @@ var _ Thresholder = (*Trees)(nil)
 
 // LoadTrees reads a Trees model from a JSON file.
 func LoadTrees(path string) (*Trees, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("load trees model: %w", err)
-	}
-	t, err := ParseTrees(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return t, nil
+	return loadFile(path, "trees model", func(data []byte, _ string) (*Trees, error) { return ParseTrees(data) })
 }
 
 // ParseTrees decodes and validates a Trees model. Unknown JSON fields are
@@ -167,6 +159,23 @@ func NewTrees(f *TreesFile) (*Trees, error) {
 
 // decodeStrict decodes one JSON value into v, rejecting unknown fields and
 // trailing data.
+// loadFile reads the model file at path and parses it with parse, which
+// gets the file's directory for the files it names; errors name the path.
+func loadFile[M any](path, what string, parse func(data []byte, dir string) (M, error)) (M, error) {
+	var zero M
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return zero, fmt.Errorf("load %s: %w", what, err)
+	}
+	m, err := parse(data, filepath.Dir(path))
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// decodeStrict decodes one JSON object into v: unknown fields and
+// anything after the object are errors.
 func decodeStrict(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -279,17 +288,7 @@ func (t *Trees) predict(in *Input, buf []Contribution) Prediction {
 // "kind" field: "gbt" (LoadTrees), "xgboost" or "lightgbm" (LoadExternal,
 // whose model file is found beside it), and "logistic" or no kind at all
 // (LoadLogistic: the logistic format predates the field).
-func LoadAny(path string) (Model, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("load model: %w", err)
-	}
-	m, err := parseAny(data, filepath.Dir(path))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return m, nil
-}
+func LoadAny(path string) (Model, error) { return loadFile(path, "model", parseAny) }
 
 // ParseAny decodes a model of kind logistic or gbt (see LoadAny); the
 // external kinds, which name a file of their own, need LoadAny.

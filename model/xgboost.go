@@ -62,17 +62,7 @@ type ExternalFile struct {
 
 // LoadExternal reads an ExternalFile and the model it points to: a *Trees
 // for an XGBoost JSON model, a *Leaves for a LightGBM model.
-func LoadExternal(path string) (Model, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("load external model: %w", err)
-	}
-	m, err := parseExternal(data, filepath.Dir(path))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return m, nil
-}
+func LoadExternal(path string) (Model, error) { return loadFile(path, "external model", parseExternal) }
 
 func parseExternal(data []byte, dir string) (Model, error) {
 	var f ExternalFile
