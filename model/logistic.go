@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 )
 
 //go:embed handset_logistic.json
@@ -206,13 +205,11 @@ func (l *Logistic) Thresholds() Thresholds { return l.thresholds }
 // neither in known nor a transaction variable; such a feature would always
 // read as its missing value.
 func (l *Logistic) CheckVariables(known []string) error {
-	var errs []error
-	for _, f := range l.features {
-		if !slices.Contains(known, f.v.name) && !slices.Contains(TransactionVariables(), f.v.name) {
-			errs = append(errs, fmt.Errorf("logistic model %s: unknown variable %q", l.version, f.v.name))
-		}
+	names := make([]string, len(l.features))
+	for i := range l.features {
+		names[i] = l.features[i].v.name
 	}
-	return errors.Join(errs...)
+	return checkVariables("logistic model "+l.version, names, known)
 }
 
 // Predict scores in. It allocates only the Contributions slice.

@@ -202,13 +202,11 @@ func (r *Remote) Counts() gobreaker.Counts { return r.cb.Counts() }
 // in known nor a transaction variable; such a feature would always be sent
 // as 0.
 func (r *Remote) CheckVariables(known []string) error {
-	var errs []error
-	for _, f := range r.features {
-		if !slices.Contains(known, f.name) && !slices.Contains(TransactionVariables(), f.name) {
-			errs = append(errs, fmt.Errorf("remote model %s: unknown variable %q", r.host, f.name))
-		}
+	names := make([]string, len(r.features))
+	for i := range r.features {
+		names[i] = r.features[i].name
 	}
-	return errors.Join(errs...)
+	return checkVariables("remote model "+r.host, names, known)
 }
 
 // Predict asks the model server to score in, under ctx (the deadline is

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -158,15 +157,7 @@ func DefaultRules(known []string) (*Rules, error) {
 func decodeRules(data []byte, spec *rulesSpec) error {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' {
-		dec := json.NewDecoder(bytes.NewReader(t))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(spec); err != nil {
-			return err
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return errors.New("unexpected data after the JSON object")
-		}
-		return nil
+		return decodeStrict(t, spec)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

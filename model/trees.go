@@ -159,6 +159,28 @@ func NewTrees(f *TreesFile) (*Trees, error) {
 
 // decodeStrict decodes one JSON value into v, rejecting unknown fields and
 // trailing data.
+// checkVariables returns an error naming each of a model's variables
+// (names) that is neither in known nor a transaction variable; model
+// names the model in the messages.
+func checkVariables(model string, names, known []string) error {
+	var errs []error
+	for _, n := range names {
+		if !slices.Contains(known, n) && !slices.Contains(TransactionVariables(), n) {
+			errs = append(errs, fmt.Errorf("%s: unknown variable %q", model, n))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// varNames returns the names of vars, in order.
+func varNames(vars []variable) []string {
+	out := make([]string, len(vars))
+	for i := range vars {
+		out[i] = vars[i].name
+	}
+	return out
+}
+
 // loadFile reads the model file at path and parses it with parse, which
 // gets the file's directory for the files it names; errors name the path.
 func loadFile[M any](path, what string, parse func(data []byte, dir string) (M, error)) (M, error) {
@@ -229,13 +251,7 @@ func (t *Trees) GBT() *gbt.Model { return t.model }
 // neither in known nor a transaction variable; such a feature would always
 // be missing.
 func (t *Trees) CheckVariables(known []string) error {
-	var errs []error
-	for _, v := range t.vars {
-		if !slices.Contains(known, v.name) && !slices.Contains(TransactionVariables(), v.name) {
-			errs = append(errs, fmt.Errorf("trees model %s: unknown variable %q", t.version, v.name))
-		}
-	}
-	return errors.Join(errs...)
+	return checkVariables("trees model "+t.version, varNames(t.vars), known)
 }
 
 // maxStackFeatures bounds the feature vectors Predict keeps on the stack;

@@ -176,13 +176,7 @@ func (l *Leaves) Thresholds() Thresholds { return l.thresholds }
 // CheckVariables returns an error naming each feature that is neither in
 // known nor a transaction variable.
 func (l *Leaves) CheckVariables(known []string) error {
-	var errs []error
-	for _, v := range l.vars {
-		if !slices.Contains(known, v.name) && !slices.Contains(TransactionVariables(), v.name) {
-			errs = append(errs, fmt.Errorf("model %s: unknown variable %q", l.version, v.name))
-		}
-	}
-	return errors.Join(errs...)
+	return checkVariables("model "+l.version, varNames(l.vars), known)
 }
 
 // Predict scores in; a feature absent from in is missing (NaN), which
