@@ -1,6 +1,7 @@
 package train
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -234,7 +235,7 @@ func fitTrees(ctx context.Context, tr, va *Table, features []string, cfg *Config
 		out.Importance = append(out.Importance, Importance{Feature: imp.Feature, Value: imp.Gain})
 	}
 	training["trees"] = len(m.Trees)
-	training["params"] = map[string]any{"max_depth": cmpOr(p.MaxDepth, 6), "learning_rate": cmpOr(p.LearningRate, 0.1),
+	training["params"] = map[string]any{"max_depth": cmp.Or(p.MaxDepth, 6), "learning_rate": cmp.Or(p.LearningRate, 0.1),
 		"early_stopping_rounds": p.EarlyStoppingRounds, "metric": p.Metric}
 	scores := make([]float64, va.Len())
 	x := make([]float64, len(features))

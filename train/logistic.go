@@ -1,6 +1,7 @@
 package train
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -211,8 +212,8 @@ func FitLogistic(t *Table, features []string, opts LogisticOptions) (*LogisticMo
 	m := &LogisticModel{
 		Version:               opts.Version,
 		Thresholds:            opts.Thresholds,
-		ReasonMinContribution: cmpOr(opts.ReasonMinContribution, 0.5),
-		MaxReasons:            cmpOr(opts.MaxReasons, 3),
+		ReasonMinContribution: cmp.Or(opts.ReasonMinContribution, 0.5),
+		MaxReasons:            cmp.Or(opts.MaxReasons, 3),
 		Features:              make([]LogisticFeature, len(features)),
 	}
 	p := &problem{y: t.Labels, pw: pw, l2: l2, x: make([][]float64, len(features))}
@@ -244,7 +245,7 @@ func FitLogistic(t *Table, features []string, opts LogisticOptions) (*LogisticMo
 	settings := &optimize.Settings{
 		GradientThreshold: 1e-7,
 		Converger:         &optimize.FunctionConverge{Absolute: 1e-12, Relative: 1e-10, Iterations: 20},
-		MajorIterations:   cmpOr(opts.MaxIterations, DefaultMaxIterations),
+		MajorIterations:   cmp.Or(opts.MaxIterations, DefaultMaxIterations),
 	}
 	g := make([]float64, len(beta))
 	p.eval(beta, g)
@@ -278,14 +279,6 @@ func FitLogistic(t *Table, features []string, opts LogisticOptions) (*LogisticMo
 		Status: res.Status.String(), Duration: time.Since(start),
 	}
 	return m, nil
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

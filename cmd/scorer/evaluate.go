@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -250,7 +251,7 @@ func backtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fmt.Errorf("active: %w", err)
 	}
-	candidate, _, err := loadEngine(cmpOr(*candRules, *rulesFile), cmpOr(*candModel, *modelFile), in.defs)
+	candidate, _, err := loadEngine(cmp.Or(*candRules, *rulesFile), cmp.Or(*candModel, *modelFile), in.defs)
 	if err != nil {
 		return fmt.Errorf("candidate: %w", err)
 	}
@@ -272,11 +273,4 @@ func backtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		}
 	}
 	return cmp.WriteText(stdout, *maxIDs)
-}
-
-func cmpOr(s, def string) string {
-	if s != "" {
-		return s
-	}
-	return def
 }
