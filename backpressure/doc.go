@@ -13,24 +13,35 @@
 //
 //   - "budget" at once when its remaining budget is below MinBudget: nothing
 //     useful can be done in that time, so it costs only the 503;
-//   - "queue full" at once when MaxQueue requests already wait;
+//   - "queue full" at once when MaxQueue requests already wait (the limit's
+//     worth, when the queue is standing, see below);
 //   - "budget" at once, or after waiting, when it could not both wait and be
 //     served: it waits at most remaining budget - MinBudget - LatencyEstimate,
 //     where LatencyEstimate is the mean service time of the last window of
 //     admitted requests. A request that would wait past that point would be
 //     admitted only to time out, wasting a slot that a fresher request could
 //     have used, which is how goodput collapses under overload;
-//   - "limit" when it waited MaxWait without getting a slot.
+//   - "limit" when it waited its wait without getting a slot.
+//
+// # Bursts and standing queues
+//
+// How long a request may wait depends on whether the queue is a burst or
+// overload, in the manner of CoDel as Facebook applies it to RPC queues
+// ("Fail at scale", 2015). A queue that empties within Interval (500ms) is a
+// burst: the CPU is briefly short (on the scorer, chiefly a Badger memtable
+// flush, a few hundred ms of CPU every 10-20 s at 0.8x capacity on one core)
+// and the queue drains once it passes, so waiters may wait MaxWait (100ms)
+// and nothing the service can serve is shed. A queue that has not emptied for
+// Interval is standing: demand is above capacity, waiting serves nobody and
+// only adds latency, so newcomers wait StandingWait (5ms) and the queue holds
+// at most the limit's worth, the rest refused before their body is read.
+// The standing state ends when the queue empties.
 //
 // The estimate gates only queueing, never the fast path: a request that
 // finds a free slot is admitted whatever its budget (above MinBudget),
 // because the scoring pipeline answers a short budget with its rules-only
 // fallback, and because samples from admitted requests are what keep the
 // estimate current; shedding on the fast path could starve it.
-//
-// MaxWait is short (10ms by default) on purpose: the queue absorbs bursts
-// shorter than one service time; it is not a buffer for sustained overload,
-// which only adds latency. Sustained overload is met by shedding.
 //
 // # Adaptive limit
 //

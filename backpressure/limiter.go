@@ -60,11 +60,19 @@ type Options struct {
 	InitialLimit int
 	// Static fixes the limit at InitialLimit: no adaptation.
 	Static bool
-	// MaxWait is the longest a request may queue for a slot [10ms]; a
-	// negative value disables queueing.
+	// MaxWait is the longest a request may queue for a slot while the
+	// queue drains [DefaultMaxWait]; a negative value disables queueing.
 	MaxWait time.Duration
-	// MaxQueue is the most requests waiting at once [the current limit];
-	// beyond it, requests are shed at once.
+	// StandingWait is the longest a request may queue once the queue has
+	// stood (not emptied) for Interval: sustained overload, which waiting
+	// cannot serve [5ms, at most MaxWait].
+	StandingWait time.Duration
+	// Interval is how long the queue may stay non-empty before it counts
+	// as standing [500ms].
+	Interval time.Duration
+	// MaxQueue is the most requests waiting at once while the queue drains
+	// [4096]; a standing queue holds at most the current limit. Beyond it,
+	// requests are shed at once.
 	MaxQueue int
 	// MinBudget: a request with less remaining budget is shed at once [5ms].
 	MinBudget time.Duration
@@ -83,6 +91,11 @@ type Options struct {
 	// Now is the clock [time.Now].
 	Now func() time.Time
 }
+
+// DefaultMaxWait is Options.MaxWait's default: long enough to ride out a
+// Badger memtable flush at 0.8x capacity on one core, short against the
+// 2 s budget.
+const DefaultMaxWait = 100 * time.Millisecond
 
 // Algorithm constants; see the package doc.
 const (
@@ -106,6 +119,8 @@ type Limiter struct {
 	queued   int // live waiters in q
 	q        []*waiter
 	qHead    int
+	// nonEmptySince is when the queue last went from empty to non-empty.
+	nonEmptySince time.Time
 
 	estimate atomic.Int64 // time.Duration: mean service time of the last window
 	pressure atomic.Int64 // requests that found the limit reached, this window
@@ -161,7 +176,17 @@ func New(o Options) *Limiter {
 	}
 	o.InitialLimit = min(max(o.InitialLimit, o.MinLimit), o.MaxLimit)
 	if o.MaxWait == 0 {
-		o.MaxWait = 10 * time.Millisecond
+		o.MaxWait = DefaultMaxWait
+	}
+	if o.StandingWait <= 0 {
+		o.StandingWait = 5 * time.Millisecond
+	}
+	o.StandingWait = min(o.StandingWait, o.MaxWait)
+	if o.Interval <= 0 {
+		o.Interval = 500 * time.Millisecond
+	}
+	if o.MaxQueue <= 0 {
+		o.MaxQueue = 4096
 	}
 	if o.MinBudget <= 0 {
 		o.MinBudget = 5 * time.Millisecond
@@ -229,11 +254,15 @@ func (l *Limiter) acquire(ctx context.Context, now, deadline time.Time) (*ticket
 		return l.admit(now), nil
 	}
 	l.pressure.Add(1)
-	if l.queued >= l.maxQueueLocked() {
+	standing := l.standingLocked(now)
+	if l.queued >= l.maxQueueLocked(standing) {
 		l.mu.Unlock()
 		return nil, l.shed(errShedQueueFull)
 	}
 	wait, why := l.o.MaxWait, errShedLimit
+	if standing {
+		wait = l.o.StandingWait
+	}
 	if remaining != maxDuration {
 		if b := remaining - l.o.MinBudget - time.Duration(l.estimate.Load()); b < wait {
 			wait, why = b, errShedBudget
@@ -245,6 +274,9 @@ func (l *Limiter) acquire(ctx context.Context, now, deadline time.Time) (*ticket
 	}
 	w := &waiter{ready: make(chan struct{}, 1)}
 	l.q = append(l.q, w)
+	if l.queued == 0 {
+		l.nonEmptySince = now
+	}
 	l.queued++
 	l.mu.Unlock()
 
@@ -272,12 +304,20 @@ func (l *Limiter) acquire(ctx context.Context, now, deadline time.Time) (*ticket
 	}
 }
 
+// standingLocked reports whether the queue has stood, not emptied, for
+// Interval up to now; l.mu is held. A queue that drains within Interval is
+// a burst (a flush, a GC, a slow second of the host) that waiting serves; a
+// standing one is overload that waiting only turns into latency.
+func (l *Limiter) standingLocked(now time.Time) bool {
+	return l.queued > 0 && now.Sub(l.nonEmptySince) >= l.o.Interval
+}
+
 // maxQueueLocked is how many requests may wait at once; l.mu is held.
-func (l *Limiter) maxQueueLocked() int {
-	if l.o.MaxQueue > 0 {
-		return l.o.MaxQueue
+func (l *Limiter) maxQueueLocked(standing bool) int {
+	if standing {
+		return min(l.limit, l.o.MaxQueue)
 	}
-	return l.limit
+	return l.o.MaxQueue
 }
 
 // abandon takes w out of the queue unless it was granted meanwhile; it
@@ -374,12 +414,16 @@ type Stats struct {
 	Canceled int64
 	// LatencyEstimate is the mean service time of the last window.
 	LatencyEstimate time.Duration
+	// Standing says the queue has not emptied for Interval: new waiters
+	// get StandingWait, not MaxWait.
+	Standing bool
 }
 
 // Stats returns a snapshot of the limiter's state and counters.
 func (l *Limiter) Stats() Stats {
+	now := l.now()
 	l.mu.Lock()
-	s := Stats{Limit: l.limit, InFlight: l.inFlight, Queued: l.queued}
+	s := Stats{Limit: l.limit, InFlight: l.inFlight, Queued: l.queued, Standing: l.standingLocked(now)}
 	l.mu.Unlock()
 	s.Admitted = l.admitted.Load()
 	s.ShedByReason = map[string]int64{

@@ -292,6 +292,82 @@ func TestQueue(t *testing.T) {
 	})
 }
 
+// TestStandingQueue: a queue that drains within Interval is a burst, and
+// its waiters may wait MaxWait; once it has stood for Interval it is
+// overload, and newcomers wait only StandingWait and are refused at once
+// when the limit's worth already wait. Waiters queued in the burst keep
+// their long wait.
+func TestStandingQueue(t *testing.T) {
+	c := newFakeClock()
+	l := New(Options{Static: true, InitialLimit: 2, MaxWait: 10 * time.Second,
+		StandingWait: time.Millisecond, Interval: 500 * time.Millisecond, Now: c.Now})
+	rel1 := mustAcquire(t, l, context.Background())
+	rel2 := mustAcquire(t, l, context.Background())
+
+	burst := acquireAsync(l, context.Background())
+	waitFor(t, "one queued", func() bool { return l.Stats().Queued == 1 })
+	c.Advance(499 * time.Millisecond)
+	if l.Stats().Standing {
+		t.Fatal("a queue 499ms old counts as standing; want a burst until Interval")
+	}
+	c.Advance(time.Millisecond)
+	if !l.Stats().Standing {
+		t.Fatal("a queue that has not emptied for Interval does not count as standing")
+	}
+	// A newcomer to the standing queue gets StandingWait (1ms), not MaxWait.
+	if _, err := l.Acquire(context.Background()); ShedReason(err) != ReasonLimit {
+		t.Fatalf("Acquire on a standing queue = %v, want ErrShed %q after StandingWait", err, ReasonLimit)
+	}
+	// The burst's waiter kept its MaxWait through all of that.
+	rel1(false)
+	if r := recv(t, burst); r.err != nil {
+		t.Fatalf("waiter queued in the burst = %v, want admitted", r.err)
+	} else {
+		r.release(false)
+	}
+	rel2(false)
+	// Drained: the next queue is a burst again.
+	if s := l.Stats(); s.Queued != 0 || s.Standing {
+		t.Fatalf("stats after draining = %+v, want an empty queue that does not stand", s)
+	}
+	rel := mustAcquire(t, l, context.Background())
+	defer rel(false)
+	rel3 := mustAcquire(t, l, context.Background())
+	defer rel3(false)
+	c.Advance(time.Hour)
+	if err := l.Precheck(context.Background()); err != nil {
+		t.Fatalf("Precheck on an empty queue after a long quiet = %v, want a place in the queue", err)
+	}
+}
+
+// TestStandingQueueHoldsTheLimit: a standing queue holds at most the
+// limit's worth of waiters; beyond, Precheck refuses before the body is
+// read, where a burst's queue would have taken them.
+func TestStandingQueueHoldsTheLimit(t *testing.T) {
+	c := newFakeClock()
+	l := New(Options{Static: true, InitialLimit: 1, MaxWait: 10 * time.Second,
+		Interval: 500 * time.Millisecond, Now: c.Now})
+	rel := mustAcquire(t, l, context.Background())
+	burst := acquireAsync(l, context.Background())
+	waitFor(t, "one queued", func() bool { return l.Stats().Queued == 1 })
+	if err := l.Precheck(context.Background()); err != nil {
+		t.Fatalf("Precheck with one in a 1ms-old queue = %v, want room (MaxQueue 4096)", err)
+	}
+	c.Advance(time.Second)
+	if err := l.Precheck(context.Background()); ShedReason(err) != ReasonQueueFull {
+		t.Fatalf("Precheck with the limit's worth in a standing queue = %v, want %q", err, ReasonQueueFull)
+	}
+	if _, err := l.Acquire(context.Background()); ShedReason(err) != ReasonQueueFull {
+		t.Fatalf("Acquire with the limit's worth in a standing queue = %v, want %q", err, ReasonQueueFull)
+	}
+	rel(false)
+	if r := recv(t, burst); r.err != nil {
+		t.Fatalf("burst waiter = %v, want admitted", r.err)
+	} else {
+		r.release(false)
+	}
+}
+
 // TestConcurrentChurn hammers a small limit from many goroutines with
 // cancels and timeouts mixed in, then checks that nothing leaked.
 func TestConcurrentChurn(t *testing.T) {

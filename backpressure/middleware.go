@@ -56,11 +56,12 @@ func (l *Limiter) Middleware(budget time.Duration) func(http.Handler) http.Handl
 // the body without holding a slot (a slow client must not hold capacity),
 // before it Acquires. It returns nil, or an error wrapping ErrShed.
 func (l *Limiter) Precheck(ctx context.Context) error {
-	if deadline, ok := ctx.Deadline(); ok && deadline.Sub(l.now()) < l.o.MinBudget {
+	now := l.now()
+	if deadline, ok := ctx.Deadline(); ok && deadline.Sub(now) < l.o.MinBudget {
 		return l.shed(errShedBudget)
 	}
 	l.mu.Lock()
-	full := l.inFlight >= l.limit && (l.queued >= l.maxQueueLocked() || l.o.MaxWait < 0)
+	full := l.inFlight >= l.limit && (l.queued >= l.maxQueueLocked(l.standingLocked(now)) || l.o.MaxWait < 0)
 	l.mu.Unlock()
 	if full {
 		l.pressure.Add(1)

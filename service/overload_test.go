@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -24,6 +25,8 @@ func TestAdmissionOnTheRealPipeline(t *testing.T) {
 	if raceEnabled {
 		t.Skip("timing ratios; run without -race: go test -run Admission ./service")
 	}
+	// As `scorer serve` runs it (--gc-percent): see cmd/scorer/serve.go.
+	defer debug.SetGCPercent(debug.SetGCPercent(200))
 	r := startConfig(t, service.Config{DataDir: t.TempDir(), KafkaBrokers: "none"})
 	lim := r.Admission()
 	target := loadtest.NewHTTPTarget(loadtest.HTTPConfig{BaseURL: "http://" + r.Addr(), MaxInFlight: 512})
@@ -48,67 +51,53 @@ func TestAdmissionOnTheRealPipeline(t *testing.T) {
 		t.Fatalf("goodput %.0f/s past capacity: the service collapsed", capacity)
 	}
 
-	// 0.6x, not the issue's 0.8x: the client here shares both cores with
-	// the service (see the bound below); the benchmark measures 0.8x.
-	low := loadtest.Schedule{{Duration: 5 * time.Second, Rate: 0.6 * capacity}}
+	low := loadtest.Schedule{{Duration: 5 * time.Second, Rate: 0.8 * capacity}}
 	shedRate := func(rep *loadtest.Report) float64 {
 		return float64(rep.Shed+rep.Errors) / float64(max(rep.Sent, 1))
 	}
 	before := run(low)
 	over := run(loadtest.Schedule{{Duration: 3 * time.Second, Rate: 2 * capacity}})
 	shedBefore := lim.Stats().ShedByReason
-	after := run(loadtest.Schedule{{Duration: 10 * time.Second, Rate: 0.6 * capacity}})
+	after := run(loadtest.Schedule{{Duration: 10 * time.Second, Rate: 0.8 * capacity}})
 	st := lim.Stats()
 	defer func() {
 		if t.Failed() {
 			for _, s := range before.Timeline {
-				t.Logf("0.6x before: second %d ok %d shed %d errors %d dropped %d p99 %.1fms", s.T, s.OK, s.Shed, s.Errors, s.Dropped, s.P99Ms)
+				t.Logf("0.8x before: second %d ok %d shed %d errors %d dropped %d p99 %.1fms", s.T, s.OK, s.Shed, s.Errors, s.Dropped, s.P99Ms)
 			}
 			for _, s := range after.Timeline {
-				t.Logf("0.6x after: second %d ok %d shed %d errors %d dropped %d p99 %.1fms", s.T, s.OK, s.Shed, s.Errors, s.Dropped, s.P99Ms)
+				t.Logf("0.8x after: second %d ok %d shed %d errors %d dropped %d p99 %.1fms", s.T, s.OK, s.Shed, s.Errors, s.Dropped, s.P99Ms)
 			}
-			t.Logf("sheds by reason: before the 0.6x after %v, at its end %v", shedBefore, st.ShedByReason)
+			t.Logf("sheds by reason: before the 0.8x after %v, at its end %v", shedBefore, st.ShedByReason)
 		}
 	}()
-	t.Logf("0.6x: shed %.3f%%; 2x: goodput %.0f/s shed %.1f%%; 0.6x after: shed %.3f%%; limit %d, service time %v",
+	t.Logf("0.8x: shed %.3f%%; 2x: goodput %.0f/s shed %.1f%%; 0.8x after: shed %.3f%%; limit %d, service time %v",
 		100*shedRate(before), over.Throughput, 100*shedRate(over), 100*shedRate(after), st.Limit, st.LatencyEstimate)
 
-	// The ratchet this guards against shed 10-40% at 0.67x, in every
-	// second, and did not recover. The overload benchmark
-	// (docs/BENCHMARKS.md), with the load on its own core, measures the
-	// issue's properties at 0.8x, and does not meet them yet: about once
-	// in 20 s throughput dips by a third for a second or two (Badger's
-	// background work on the shared cores is the suspect), shedding in
-	// those seconds. So here a phase passes when at most two of its five
-	// seconds shed more than 1%: a ratchet sheds in all of them. The issue
-	// allows 5 s to recover from the overload: the seconds checked after
-	// it are 5 to 9.
-	const bound = 0.01
-	dirty := func(rep *loadtest.Report, from, to int64) (n, seconds int) {
+	// The issue's bound: at 0.8x at most 0.1% shed, and again 5 s after
+	// the overload (seconds 5 to 9 of the phase after it; the first carry
+	// the overload's backlog). Requests the client could not send in time
+	// (Dropped) are the shared cores starving the load tool, not the
+	// service shedding: they are left out, as in shedRate.
+	const bound = 0.001
+	shedIn := func(rep *loadtest.Report, from, to int64) (shed, count int64, seconds int) {
 		for _, s := range rep.Timeline {
-			if s.T < from || s.T >= to {
-				continue
-			}
-			seconds++
-			// Requests the client could not send in time (Dropped) are
-			// the shared cores starving the load tool, not the service
-			// shedding: they are left out, as in shedRate.
-			if float64(s.Shed+s.Errors) > bound*float64(s.Count) {
-				n++
+			if s.T >= from && s.T < to {
+				shed, count, seconds = shed+s.Shed+s.Errors, count+s.Count, seconds+1
 			}
 		}
-		return n, seconds
+		return shed, count, seconds
 	}
-	if n, of := dirty(before, 0, 5); n > 2 || of < 4 {
-		t.Errorf("at 0.6x capacity %d of %d seconds shed more than %.0f%%, want at most two", n, of, 100*bound)
+	if shed, n, of := shedIn(before, 0, 5); of < 4 || float64(shed) > bound*float64(n) {
+		t.Errorf("at 0.8x capacity %d of %d requests shed over %d s, want at most %.1f%%", shed, n, of, 100*bound)
 	}
-	if n, of := dirty(after, 5, 10); n > 2 || of < 4 {
-		t.Errorf("at 0.6x capacity 5 s after 2x, %d of %d seconds shed more than %.0f%%, want at most two", n, of, 100*bound)
+	if shed, n, of := shedIn(after, 5, 10); of < 4 || float64(shed) > bound*float64(n) {
+		t.Errorf("at 0.8x capacity 5 s after 2x, %d of %d requests shed over %d s, want at most %.1f%%", shed, n, of, 100*bound)
 	}
-	// Little's law: the load at 0.6x needs that rate times the service
+	// Little's law: the load at 0.8x needs that rate times the service
 	// time in flight; a limit below it would shed.
-	if need := 0.6 * capacity * st.LatencyEstimate.Seconds(); float64(st.Limit) < need {
-		t.Errorf("limit %d after the overload, below the %.1f in flight that 0.6x needs", st.Limit, need)
+	if need := 0.8 * capacity * st.LatencyEstimate.Seconds(); float64(st.Limit) < need {
+		t.Errorf("limit %d after the overload, below the %.1f in flight that 0.8x needs", st.Limit, need)
 	}
 	if over.Throughput < 0.5*capacity {
 		t.Errorf("goodput at 2x %.0f/s, under half the capacity %.0f/s", over.Throughput, capacity)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
@@ -65,7 +66,7 @@ type Config struct {
 	ModelMaxInFlight  int           // 16: calls in flight to the remote model; more fall back at once
 	MaxConcurrency    int           // 1024: upper bound of the adaptive admission limit
 	StaticConcurrency int           // > 0: fixed admission limit instead of the adaptive one
-	AdmissionWait     time.Duration // 10ms: longest a request queues for admission
+	AdmissionWait     time.Duration // backpressure.DefaultMaxWait: longest a request queues while the queue drains
 	MaxBodyBytes      int64         // 64 KiB
 	SyncWrites        bool          // fsync every Badger commit
 	MaxCachedCards    int           // 1,000,000
@@ -189,7 +190,11 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		WithSyncWrites(cfg.SyncWrites).
 		WithMemTableSize(32 << 20).
 		WithNumMemtables(3).
-		WithBlockCacheSize(64 << 20)
+		WithBlockCacheSize(64 << 20).
+		// Velocity records are small and hardly compress; Snappy took about
+		// 40% of each memtable flush, a burst of CPU every few seconds that
+		// the one core shares with scoring.
+		WithCompression(options.None)
 	if s.db, err = kv.Open(bopt); err != nil {
 		return nil, fmt.Errorf("open badger: %w", err)
 	}

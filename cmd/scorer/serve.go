@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fraudscore/scorer/backpressure"
 	"github.com/fraudscore/scorer/model"
 	"github.com/fraudscore/scorer/service"
 	"github.com/fraudscore/scorer/telemetry"
@@ -53,7 +54,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&c.ModelMaxInFlight, "model-max-inflight", model.DefaultRemoteMaxInFlight, "calls in flight to --model-url at once; more are answered by the local fallback at once")
 	fs.IntVar(&c.MaxConcurrency, "max-concurrency", 1024, "upper bound of the adaptive admission limit of POST /score")
 	fs.IntVar(&c.StaticConcurrency, "static-concurrency", 0, "fixed admission limit instead of the adaptive one (0: adaptive)")
-	fs.DurationVar(&c.AdmissionWait, "admission-wait", 10*time.Millisecond, "longest a request queues for admission before a 503")
+	fs.DurationVar(&c.AdmissionWait, "admission-wait", backpressure.DefaultMaxWait, "longest a request queues for admission while the queue drains (a standing queue allows 5ms) before a 503")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 64<<10, "largest accepted request body")
 	fs.BoolVar(&c.SyncWrites, "sync-writes", false, "fsync every Badger commit (survives power loss, slower)")
 	fs.IntVar(&c.MaxCachedCards, "max-cached-cards", 1_000_000, "cards kept in memory; colder ones reload from Badger")
@@ -63,6 +64,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.AdminTokensFile, "admin-tokens-file", "", "file of bearer tokens for /admin/*, one a line; reloaded on SIGHUP (default: admin endpoints off)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	memLimit := fs.Int64("memory-limit-mib", 450, "soft memory limit for the Go runtime in MiB (GOMEMLIMIT wins when set; 0: none)")
+	gcPercent := fs.Int("gc-percent", 200, "heap growth between collections, as GOGC (GOGC wins when set)")
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060; off when empty)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -79,6 +81,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// 760 MiB of RSS. A soft limit makes the collector work harder instead.
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && *memLimit > 0 {
 		debug.SetMemoryLimit(*memLimit << 20)
+	}
+	// But with Go's default of 100 the heap's goal sits so close to the
+	// live data that the scavenger hands back to the OS, between two
+	// memtable flushes, the pages Badger's next memtable arena (about 42 MiB)
+	// and table builder (64 MiB) reuse; touching them again took 150-200 ms
+	// of CPU inside Badger's write lock on a VM, and the service stalled
+	// for most of a second (docs/BENCHMARKS.md#overload). 200 keeps them.
+	if _, set := os.LookupEnv("GOGC"); !set && *gcPercent > 0 {
+		debug.SetGCPercent(*gcPercent)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
