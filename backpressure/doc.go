@@ -13,8 +13,8 @@
 //
 //   - "budget" at once when its remaining budget is below MinBudget: nothing
 //     useful can be done in that time, so it costs only the 503;
-//   - "queue full" at once when MaxQueue requests already wait (the limit's
-//     worth, when the queue is standing, see below);
+//   - "queue full" at once when MaxQueue requests already wait (when the
+//     queue is standing, see below, what the limit serves in StandingWait);
 //   - "budget" at once, or after waiting, when it could not both wait and be
 //     served: it waits at most remaining budget - MinBudget - LatencyEstimate,
 //     where LatencyEstimate is the mean service time of the last window of
@@ -34,7 +34,9 @@
 // and nothing the service can serve is shed. A queue that has not emptied for
 // Interval is standing: demand is above capacity, waiting serves nobody and
 // only adds latency, so newcomers wait StandingWait (5ms) and the queue holds
-// at most the limit's worth, the rest refused before their body is read.
+// only what the limit serves in that time (limit x StandingWait /
+// LatencyEstimate), the rest refused before their body is read: a waiter
+// that times out has cost a body read and a decode, a refusal only a 503.
 // The standing state ends when the queue empties.
 //
 // The estimate gates only queueing, never the fast path: a request that

@@ -71,8 +71,8 @@ type Options struct {
 	// as standing [500ms].
 	Interval time.Duration
 	// MaxQueue is the most requests waiting at once while the queue drains
-	// [4096]; a standing queue holds at most the current limit. Beyond it,
-	// requests are shed at once.
+	// [4096]; a standing queue holds what the limit serves within
+	// StandingWait. Beyond it, requests are shed at once.
 	MaxQueue int
 	// MinBudget: a request with less remaining budget is shed at once [5ms].
 	MinBudget time.Duration
@@ -312,12 +312,20 @@ func (l *Limiter) standingLocked(now time.Time) bool {
 	return l.queued > 0 && now.Sub(l.nonEmptySince) >= l.o.Interval
 }
 
-// maxQueueLocked is how many requests may wait at once; l.mu is held.
+// maxQueueLocked is how many requests may wait at once; l.mu is held. A
+// standing queue holds what the limit can serve within StandingWait (by
+// Little's law, limit x StandingWait / LatencyEstimate), at least one and
+// at most the limit: a waiter beyond that would read and decode its body
+// only to be shed when its wait ends, the dearest way to shed.
 func (l *Limiter) maxQueueLocked(standing bool) int {
-	if standing {
-		return min(l.limit, l.o.MaxQueue)
+	if !standing {
+		return l.o.MaxQueue
 	}
-	return l.o.MaxQueue
+	n := l.limit
+	if est := l.estimate.Load(); est > 0 {
+		n = int(float64(l.limit) * float64(l.o.StandingWait) / float64(est))
+	}
+	return min(max(n, 1), l.limit, l.o.MaxQueue)
 }
 
 // abandon takes w out of the queue unless it was granted meanwhile; it

@@ -441,3 +441,37 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+// TestStandingQueueHoldsWhatTheLimitServesInTime: with a 50ms service
+// time, a limit of 10 serves one request in 5ms, so a standing queue with
+// one waiter refuses the next before its body is read; a waiter beyond it
+// would time out after reading and decoding its body.
+func TestStandingQueueHoldsWhatTheLimitServesInTime(t *testing.T) {
+	c := newFakeClock()
+	l := New(Options{Static: true, InitialLimit: 10, MaxWait: 10 * time.Second, Interval: 500 * time.Millisecond, Now: c.Now})
+	drive(t, l, c, 50*time.Millisecond, time.Second, false, false)
+	if est := l.Stats().LatencyEstimate; est != 50*time.Millisecond {
+		t.Fatalf("estimate %v, want 50ms", est)
+	}
+	rels := make([]func(bool), 10)
+	for i := range rels {
+		rels[i] = mustAcquire(t, l, context.Background())
+	}
+	waiter := acquireAsync(l, context.Background())
+	waitFor(t, "one queued", func() bool { return l.Stats().Queued == 1 })
+	if err := l.Precheck(context.Background()); err != nil {
+		t.Fatalf("Precheck on a young queue = %v, want room", err)
+	}
+	c.Advance(time.Second)
+	if err := l.Precheck(context.Background()); ShedReason(err) != ReasonQueueFull {
+		t.Fatalf("Precheck on a standing queue holding what 10 slots serve in 5ms = %v, want %q", err, ReasonQueueFull)
+	}
+	for _, rel := range rels {
+		rel(false)
+	}
+	if r := recv(t, waiter); r.err != nil {
+		t.Fatalf("waiter = %v, want admitted", r.err)
+	} else {
+		r.release(false)
+	}
+}

@@ -22,8 +22,15 @@ const (
 	// --max-error-rate is off by default.
 	DefaultCapacityErrorRate = 0.001
 	// DefaultMaxSteps bounds a search: from 500/s, growing by half per
-	// step, 12 steps reach 43000/s, or find a capacity of 5000/s within 5%.
-	DefaultMaxSteps = 12
+	// step, 12 steps reach 43000/s, or find a capacity of 5000/s within 5%;
+	// the rest is room for the retries of failing steps.
+	DefaultMaxSteps = 20
+	// DefaultRetries: a failing step is run once more at its rate before
+	// the rate counts as failing. A service with background work (the
+	// scorer's Badger flushes every 10-20 s) fails a 5 s step that catches
+	// a burst at a rate it sustains; one unlucky step must not halve the
+	// answer.
+	DefaultRetries = 1
 )
 
 const (
@@ -53,6 +60,10 @@ type CapacityConfig struct {
 	Settle time.Duration
 	// MaxSteps bounds the number of steps.
 	MaxSteps int
+	// Retries is how many times a failing step is run again at its rate
+	// before the rate counts as failing: it fails only if every try does
+	// [DefaultRetries; negative for none].
+	Retries int
 	// MaxInFlight and Slack are as in Config, for every step.
 	MaxInFlight int
 	Slack       time.Duration
@@ -88,13 +99,20 @@ func (c *CapacityConfig) defaults() error {
 	if c.MaxSteps <= 0 {
 		c.MaxSteps = DefaultMaxSteps
 	}
+	if c.Retries == 0 {
+		c.Retries = DefaultRetries
+	}
+	c.Retries = max(c.Retries, 0)
 	return nil
 }
 
 // CapacityStep is one step of a capacity search.
 type CapacityStep struct {
 	Step  int    `json:"step"`  // 1-based
-	Phase string `json:"phase"` // "grow" or "bisect"
+	Phase string `json:"phase"` // "grow", "bisect" or "retry" (the same rate again)
+	// Retried says this step failed and its rate was run again: the
+	// rate's verdict is the last try's.
+	Retried bool `json:"retried,omitempty"`
 	// Offered is the offered rate, requests per second.
 	Offered  float64 `json:"offered"`
 	Requests int64   `json:"requests"`
@@ -153,7 +171,9 @@ func (c *CapacityReport) Found() bool { return c.Rate > 0 }
 // Each step runs Run for cfg.StepDuration at one rate, with a fresh source
 // from newSource (closed after the step when it is an io.Closer), after
 // waiting cfg.Settle. The rate starts at cfg.StartRate and grows by half
-// while steps pass, up to cfg.MaxRate; after the first failure it bisects
+// while steps pass, up to cfg.MaxRate; a failing step is run again at its
+// rate, cfg.Retries times, and its rate fails only if every try does;
+// after the first failure it bisects
 // between the highest passing and the lowest failing rate until they are
 // within 5%. The search runs at most cfg.MaxSteps steps; the report's Stop
 // says why it ended.
@@ -207,6 +227,7 @@ func search(ctx context.Context, cfg CapacityConfig, step func(context.Context, 
 	}
 	var lo, hi float64 // the highest passing and the lowest failing rate
 	rate := roundRate(cfg.StartRate)
+	tries := 0 // retries spent at rate
 	for {
 		if len(out.Steps) == cfg.MaxSteps {
 			out.Stop = fmt.Sprintf("the step budget (%d steps) ran out", cfg.MaxSteps)
@@ -231,10 +252,22 @@ func search(ctx context.Context, cfg CapacityConfig, step func(context.Context, 
 		if hi > 0 {
 			s.Phase = "bisect"
 		}
+		if tries > 0 {
+			s.Phase = "retry"
+		}
+		s.Retried = !s.Pass && tries < cfg.Retries
 		out.Steps = append(out.Steps, s)
 		if cfg.Out != nil {
 			fmt.Fprintln(cfg.Out, s.row())
 		}
+		if s.Retried {
+			tries++
+			if out.Report == nil {
+				out.Report = rep
+			}
+			continue
+		}
+		tries = 0
 		if s.Pass {
 			lo, out.Report = rate, rep
 		} else {
@@ -318,6 +351,9 @@ func (s CapacityStep) row() string {
 	result := "pass"
 	if !s.Pass {
 		result = "FAIL: " + s.Why
+	}
+	if s.Retried {
+		result += " (trying again)"
 	}
 	return fmt.Sprintf("%4d  %-6s %8.0f/s %8.0f/s %7.2f %7d %8d  %8s  %8s  %8s  %s",
 		s.Step, s.Phase, s.Offered, s.Goodput, s.ShedPct, s.Errors, s.Dropped,

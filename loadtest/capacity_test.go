@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func (f *fakeStep) run(_ context.Context, rate float64) (*Report, error) {
 }
 
 func TestCapacitySearch(t *testing.T) {
-	base := CapacityConfig{MaxP99: 10 * time.Millisecond, StepDuration: time.Second, Settle: -1}
+	base := CapacityConfig{MaxP99: 10 * time.Millisecond, StepDuration: time.Second, Settle: -1, Retries: -1}
 	tests := []struct {
 		name string
 		cfg  func(*CapacityConfig)
@@ -122,6 +123,9 @@ func TestCapacitySearch(t *testing.T) {
 			// lowest failing one above it.
 			var hiPass, loFail float64
 			for _, s := range rep.Steps {
+				if s.Retried {
+					continue // its rate's verdict is the retry's
+				}
 				if s.Pass {
 					hiPass = max(hiPass, s.Offered)
 				} else if loFail == 0 || s.Offered < loFail {
@@ -141,6 +145,56 @@ func TestCapacitySearch(t *testing.T) {
 				t.Errorf("answer %q lacks %q", rep.Answer(), tt.wantAnswer)
 			}
 		})
+	}
+}
+
+// flakyStep fails the first try at each rate in failOnce (a background
+// burst in that step), then behaves as fakeStep.
+type flakyStep struct {
+	fakeStep
+	failOnce map[float64]bool
+}
+
+func (f *flakyStep) run(ctx context.Context, rate float64) (*Report, error) {
+	if f.failOnce[rate] {
+		f.failOnce[rate] = false
+		f.rates = append(f.rates, rate)
+		n := int64(rate)
+		return &Report{Requests: n, Sent: n, Successes: n,
+			OKLatency: Percentiles{Count: n, P50: 1, P99: 500, Max: 500}, Latency: Percentiles{P99: 500}}, nil
+	}
+	return f.fakeStep.run(ctx, rate)
+}
+
+// TestCapacitySearchRetriesAFailingStep: one step that catches a burst
+// does not end the growth; a rate that fails every try does.
+func TestCapacitySearchRetriesAFailingStep(t *testing.T) {
+	cfg := CapacityConfig{MaxP99: 10 * time.Millisecond, StepDuration: time.Second, Settle: -1}
+	if err := cfg.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	f := &flakyStep{fakeStep: fakeStep{capacity: 6000}, failOnce: map[float64]bool{1688: true}}
+	rep, err := search(context.Background(), cfg, f.run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float64{500, 750, 1125, 1688, 1688, 2532, 3798, 5697, 8546, 8546}
+	if len(f.rates) < len(want) || !slices.Equal(f.rates[:len(want)], want) {
+		t.Fatalf("rates %v, want them to start %v: the burst at 1688 tried again, 8546 failing twice", f.rates, want)
+	}
+	if rep.Rate < 6000/1.05 || rep.Rate > 6000 || !rep.Converged {
+		t.Fatalf("capacity %v (converged %v), want within 5%% under 6000", rep.Rate, rep.Converged)
+	}
+	if s := rep.Steps[3]; s.Pass || !s.Retried || rep.Steps[4].Phase != "retry" || !rep.Steps[4].Pass {
+		t.Fatalf("steps 4 and 5 = %+v, %+v; want a failed try marked retried, then a passing retry", s, rep.Steps[4])
+	}
+	if cfg.Retries = -1; true {
+		cfg.defaults()
+	}
+	f = &flakyStep{fakeStep: fakeStep{capacity: 6000}, failOnce: map[float64]bool{1688: true}}
+	rep, _ = search(context.Background(), cfg, f.run)
+	if rep.Rate >= 1688 {
+		t.Fatalf("with retries off the burst at 1688 should have ended the growth; capacity %v", rep.Rate)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -64,6 +65,7 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	stepDuration := fs.Duration("step-duration", loadtest.DefaultStepDuration, "length of each --find-capacity step")
 	settle := fs.Duration("settle", loadtest.DefaultSettle, "how long --find-capacity waits, sending nothing, before each step")
 	maxSteps := fs.Int("max-steps", loadtest.DefaultMaxSteps, "most steps --find-capacity runs")
+	retries := fs.Int("capacity-retries", loadtest.DefaultRetries, "how many times --find-capacity runs a failing step again before its rate counts as failing (0: none)")
 	progress := fs.Bool("progress", true, "print a progress line every second on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load tool itself to this file (go tool pprof)")
 	fs.Usage = func() {
@@ -234,7 +236,7 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 
 	if *findCapacity {
 		ccfg := loadtest.CapacityConfig{MaxP99: *maxP99, MaxErrorRate: *maxErrRate, StartRate: *startRate, MaxRate: *maxRate,
-			StepDuration: *stepDuration, Settle: *settle, MaxSteps: *maxSteps, MaxInFlight: *maxInFlight, Slack: *slack,
+			StepDuration: *stepDuration, Settle: *settle, MaxSteps: *maxSteps, Retries: cmp.Or(max(*retries, 0), -1), MaxInFlight: *maxInFlight, Slack: *slack,
 			Progress: prog, Out: stdout}
 		if *settle == 0 {
 			ccfg.Settle = -1 // no wait, where the package's zero is its default
