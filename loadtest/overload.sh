@@ -57,6 +57,10 @@ cleanup() {
 trap cleanup EXIT
 
 start_serve() { # $1: data dir
+  if curl -s -o /dev/null "http://$http/healthz"; then
+    echo "something already answers on $http; stop it first (a stale scorer would be measured instead)" >&2
+    exit 1
+  fi
   local flags=(serve --http-addr "$http" --data-dir "$1" --embedded-kafka-addr "$kafka" --log-level warn)
   if [ $slow = 1 ]; then
     flags+=(--model-url "http://$model/v2/models/fraud")
