@@ -57,8 +57,9 @@ type ReplayStats struct{ Scanned, Replayed, Skipped int }
 //	partition=0 offset=7 class=decode source=transactions/3/1042 action=replayed
 //
 // with action one of replayed, would-replay (dry run), skipped-class,
-// skipped-no-source, skipped-source-is-dlq or skipped-truncated (a copy
-// cut to fit the DLQ: the original is at its source offset). On error the stats count
+// skipped-no-source, skipped-source-is-dlq, skipped-truncated (a copy
+// cut to fit the DLQ) or skipped-pan-masked (a card number in it was
+// masked): for the last two the original is at its source offset. On error the stats count
 // what was done before it; records of a failed produce are not counted.
 func Replay(ctx context.Context, o ReplayOptions) (ReplayStats, error) {
 	var st ReplayStats
@@ -159,6 +160,11 @@ func (r *replayer) batch(ctx context.Context, msgs []kafka.Message) error {
 			// cut record on the source topic. The original is at the
 			// dlq.source.* coordinates while retention lasts.
 			actions[i] = "skipped-truncated"
+		case header1(m, HeaderPANMasked) == "true":
+			// A card number in it was masked: replayed, it would be
+			// scored as another card, or refused, instead of the payment
+			// it was. The original is at the dlq.source.* coordinates.
+			actions[i] = "skipped-pan-masked"
 		case r.o.DryRun:
 			actions[i] = "would-replay"
 		default:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -114,11 +115,15 @@ func TestReplayDryRunProducesNothing(t *testing.T) {
 func TestReplaySkipsRecordsWithoutASourceOrTruncated(t *testing.T) {
 	ctx := testContext(t)
 	addr := broker(t, map[string]int32{"transactions": 4, dlq: 1})
+	// A dead letter whose value held a card number: Record masked it.
+	masked := deadletter.Record(kafka.Message{Topic: "transactions", Partition: 2, Offset: 5, Key: []byte("card-1"),
+		Value: []byte(`{"transaction_id":"t1","card_id":"4111111111111111"}`)}, deadletter.Failure{Class: deadletter.Decode}, time.Now())
 	kafkatest.Produce(t, addr, dlq,
 		kafka.Message{Key: []byte("k"), Value: []byte("v"), Headers: []kafka.Header{h("dlq.error.class", "decode")}},
 		kafka.Message{Key: []byte("k"), Value: []byte("v"), Headers: []kafka.Header{h("dlq.error.class", "decode"), h("dlq.source.topic", dlq)}},
 		kafka.Message{Key: []byte("k"), Value: []byte("cut"), Headers: []kafka.Header{h("dlq.error.class", "decode"),
 			h("dlq.source.topic", "transactions"), h("dlq.source.partition", "1"), h("dlq.source.offset", "9"), h("dlq.truncated", "true")}},
+		kafka.Message{Key: masked.Key, Value: masked.Value, Headers: masked.Headers},
 	)
 
 	var out bytes.Buffer
@@ -126,12 +131,13 @@ func TestReplaySkipsRecordsWithoutASourceOrTruncated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (deadletter.ReplayStats{Scanned: 3, Skipped: 3}); st != want {
+	if want := (deadletter.ReplayStats{Scanned: 4, Skipped: 4}); st != want {
 		t.Errorf("stats %+v, want %+v", st, want)
 	}
 	wantOut := "partition=0 offset=0 class=decode source=-/-/- action=skipped-no-source\n" +
 		"partition=0 offset=1 class=decode source=transactions.dlq/-/- action=skipped-source-is-dlq\n" +
-		"partition=0 offset=2 class=decode source=transactions/1/9 action=skipped-truncated\n"
+		"partition=0 offset=2 class=decode source=transactions/1/9 action=skipped-truncated\n" +
+		"partition=0 offset=3 class=decode source=transactions/2/5 action=skipped-pan-masked\n"
 	if out.String() != wantOut {
 		t.Errorf("report:\n%s\nwant:\n%s", out.String(), wantOut)
 	}
