@@ -56,9 +56,11 @@ type Config struct {
 	// Retry is the policy for transient processing failures, after which
 	// the record is dead-lettered [deadletter defaults].
 	Retry deadletter.Policy
-	// MaxInFlight bounds the records fetched but not yet processed, per
-	// partition [256]. When a partition's queue is full, fetching waits:
-	// the topic is the buffer, not memory.
+	// MaxInFlight bounds the records taken from a partition and not yet
+	// processed [256]; with the reader's queue and the hand-off to the
+	// partition's worker, each also MaxInFlight long, at most three times
+	// that are held in memory. When they are full, fetching waits: the
+	// topic is the buffer, not memory.
 	MaxInFlight int
 	// Lanes is how many records of one partition are processed at once,
 	// spread by key so that each card's records stay in order [8].
@@ -99,8 +101,8 @@ type Consumer struct {
 	log    *slog.Logger
 	tracer trace.Tracer
 
-	processed, duplicates, deadLettered, retried atomic.Int64
-	lag                                          atomic.Int64
+	fetched, processed, duplicates, deadLettered, retried atomic.Int64
+	lag                                                   atomic.Int64
 
 	mu    sync.Mutex
 	parts map[int]*progress // the partitions being worked on
@@ -138,6 +140,7 @@ type Stall struct {
 
 // Stats are the consumer's counters.
 type Stats struct {
+	Fetched      int64 // records taken from Kafka (redeliveries included)
 	Processed    int64 // records scored and committed (duplicates included)
 	Duplicates   int64 // records whose transaction_id was seen before
 	DeadLettered int64 // records sent to the dead-letter topic
@@ -185,7 +188,7 @@ func New(cfg Config) *Consumer {
 // Stats returns the consumer's counters.
 func (c *Consumer) Stats() Stats {
 	return Stats{
-		Processed: c.processed.Load(), Duplicates: c.duplicates.Load(),
+		Fetched: c.fetched.Load(), Processed: c.processed.Load(), Duplicates: c.duplicates.Load(),
 		DeadLettered: c.deadLettered.Load(), Retried: c.retried.Load(), Lag: c.lag.Load(),
 		Stalled: len(c.Stalls()),
 	}
@@ -424,6 +427,7 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 			continue
 		}
 		fetchFailures = 0
+		c.fetched.Add(1)
 		// Stats takes locks and builds a snapshot: sample the lag, don't
 		// pay for it on every record.
 		if now := time.Now(); now.Sub(lastLag) > 250*time.Millisecond {
@@ -501,8 +505,8 @@ func (c *Consumer) work(ctx context.Context, r *kafka.Reader, partition int, ch 
 	src := ch
 	// Records taken and not yet resolved stay below the room in results,
 	// so a lane never blocks handing back an outcome while this loop is
-	// blocked handing it a record.
-	maxPending := cap(results) - 1
+	// blocked handing it a record, and within MaxInFlight.
+	maxPending := min(cap(results)-1, c.cfg.MaxInFlight)
 	for src != nil || len(pending) > 0 {
 		var in <-chan kafka.Message
 		if len(pending) < maxPending {
