@@ -431,10 +431,7 @@ func TestRemoteBreaker(t *testing.T) {
 				t.Fatalf("the open breaker let %d requests reach the server, want 0", n)
 			}
 
-			time.Sleep(250 * time.Millisecond) // past OpenFor
-			if got := r.BreakerState(); got != "half-open" {
-				t.Fatalf("breaker %s after OpenFor, want half-open", got)
-			}
+			waitBreaker(t, r, "half-open") // once OpenFor has passed
 			if out := e.Score(ctx, in); out.Degraded || out.ModelVersion != "remote:fraud-gbm/7" {
 				t.Fatalf("trial call: degraded %v cause %v version %q, want the remote's answer", out.Degraded, out.Cause, out.ModelVersion)
 			}
@@ -448,6 +445,16 @@ func TestRemoteBreaker(t *testing.T) {
 	}
 }
 
+// waitBreaker polls r's breaker until it is in state, for at most 10 s.
+func waitBreaker(t *testing.T, r *Remote, state string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); r.BreakerState() != state; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("breaker %s after 10 s, want %s", r.BreakerState(), state)
+		}
+	}
+}
+
 func TestRemoteBreakerFailedTrialReopens(t *testing.T) {
 	k := newKServe(t)
 	k.answer(500, `{"error":"boom"}`)
@@ -455,7 +462,7 @@ func TestRemoteBreakerFailedTrialReopens(t *testing.T) {
 	ctx, _ := withTimeout(t, 4*time.Second)
 	in := input(2000, quiet(2000))
 	r.Predict(ctx, in)
-	time.Sleep(150 * time.Millisecond)
+	waitBreaker(t, r, "half-open") // once OpenFor has passed
 	if _, err := r.Predict(ctx, in); err == nil || errors.Is(err, gobreaker.ErrOpenState) {
 		t.Fatalf("trial call = %v, want the server's failure", err)
 	}

@@ -331,6 +331,7 @@ func (s *Store) lockClaims(ctx context.Context, id string) (*claimShard, *claim,
 	if !ok {
 		return cs, nil, nil
 	}
+	c.waits.Add(1)
 	cs.mu.Unlock()
 	select {
 	case <-c.done:

@@ -31,7 +31,11 @@ func TestStatusArrivingDuringFirstCommitIsApplied(t *testing.T) {
 		}
 		res <- op2
 	}()
-	time.Sleep(100 * time.Millisecond) // the outcome is now waiting on the claim
+	for deadline := time.Now().Add(10 * time.Second); velocity.ClaimWaits(s, "p1") == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the outcome never waited on the pre-authorisation's claim")
+		}
+	}
 	if err := op.Commit(ctx, []byte("r")); err != nil {
 		t.Fatal(err)
 	}

@@ -136,6 +136,9 @@ type claim struct {
 	t      int64
 	fp     fingerprint
 	hasFP  bool
+	// waits counts the attempts that have waited on this claim; tests
+	// read it to know a concurrent duplicate is waiting.
+	waits atomic.Int32
 }
 
 func newClaim(tx *fraud.Transaction) *claim {
