@@ -54,7 +54,7 @@ func maskRuns(b []byte, escapes bool) ([]byte, bool) {
 	endRun := func() {
 		f.endRun()
 		if f.found && insideDigest(b, from, to) {
-			f.found = false
+			f.clear()
 		}
 		if f.found {
 			out = append(out, b[done:from]...)
@@ -69,7 +69,8 @@ func maskRuns(b []byte, escapes bool) ([]byte, bool) {
 			}
 			done = to
 		}
-		f.found, from, to = false, -1, -1
+		f.clear()
+		from, to = -1, -1
 	}
 	for i := 0; i < len(b); {
 		r, size := nextRune(b, i, escapes)

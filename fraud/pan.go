@@ -18,7 +18,11 @@ import (
 //     decimal digit (category Nd: ASCII, full-width, Arabic-Indic,
 //     Devanagari, mathematical...), read as its value. A separator is any
 //     rune that is neither a letter nor a digit: spaces of every kind, dots,
-//     dashes, underscores, colons, invalid UTF-8.
+//     dashes, underscores, colons, invalid UTF-8. Other numbers (category
+//     No: ², ½, ⑫) are read both ways: as the digits of their compatibility
+//     form, each a group of its own, and as separators; a card number in
+//     either reading counts. So "4111111111111111²" (a footnote mark) and
+//     "4111½111111111111" still hold the card number.
 //   - Letters split the text into runs; separators split a run into groups.
 //     "pan:4111 1111-1111.1111x" is one run of four groups, between the
 //     letters "pan" and "x".
@@ -90,26 +94,79 @@ func isLowerHexDigest(s string) bool {
 
 // panFinder applies the rule to runes fed one at a time, keeping only what
 // a card number ending at the current digit could use: it never allocates.
+// An other number (², ½, ⑫) is read two ways, both of which must hold no
+// card number: as its digits, a group of its own, and as a separator. A
+// footnote mark after a card number, or a ½ slipped into one, must not hide
+// it by adding digits to its run.
 type panFinder struct {
-	digits  [maxPAN]byte // the latest digits of the run, oldest first
-	starts  [maxPAN]bool // whether each of them begins a group
-	n       int          // how many of digits are in use
-	inGroup bool         // the last rune was a digit
-	found   bool         // a card number was found in this run
+	found   bool // a card number was found in this run, either way
+	with    groupFinder
+	without groupFinder
+	// split says the run has had an other number: until then the two
+	// readings are the same, and only with is fed.
+	split bool
 }
 
 // add feeds the next rune.
 func (f *panFinder) add(r rune) {
 	var buf [maxRuneDigits]byte
-	if ds := runeDigits(r, &buf); len(ds) > 0 {
-		for _, d := range ds {
-			f.digit(d)
-		}
-	} else if isLetter(r) {
-		f.endRun()
+	var ds []byte
+	if '0' <= r && r <= '9' { // the common case, without a lookup
+		buf[0] = byte(r - '0')
+		ds = buf[:1]
 	} else {
-		f.endGroup()
+		ds = runeDigits(r, &buf)
 	}
+	switch {
+	case len(ds) > 0 && (r <= '9' || digitValue(r) >= 0):
+		f.with.digit(ds[0])
+		if f.split {
+			f.without.digit(ds[0])
+		}
+	case len(ds) > 0:
+		if !f.split {
+			f.without, f.split = f.with, true
+		}
+		f.with.endGroup()
+		for _, d := range ds {
+			f.with.digit(d)
+		}
+		f.with.endGroup()
+		f.without.endGroup()
+	case isLetter(r):
+		f.endRun()
+	default:
+		f.with.endGroup()
+		if f.split {
+			f.without.endGroup()
+		}
+	}
+	f.found = f.found || f.with.found || f.split && f.without.found
+}
+
+// endRun ends the run at a letter or at the end of the text. found stays
+// set for the caller to read.
+func (f *panFinder) endRun() {
+	f.with.endRun()
+	if f.split {
+		f.without.endRun()
+		f.found = f.found || f.without.found
+	}
+	f.found = f.found || f.with.found
+	f.split = false
+}
+
+// clear forgets a card number found, for the next run.
+func (f *panFinder) clear() { f.found, f.with.found, f.without.found = false, false, false }
+
+// groupFinder finds card numbers in one reading of the runes: digits in
+// groups.
+type groupFinder struct {
+	digits  [maxPAN]byte // the latest digits of the run, oldest first
+	starts  [maxPAN]bool // whether each of them begins a group
+	n       int          // how many of digits are in use
+	inGroup bool         // the last rune was a digit
+	found   bool         // a card number was found in this run
 }
 
 // maxRuneDigits bounds the digits one rune stands for (⑳ is two).
@@ -150,7 +207,7 @@ func isLetter(r rune) bool {
 	return unicode.IsLetter(r) && !unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r)
 }
 
-func (f *panFinder) digit(v byte) {
+func (f *groupFinder) digit(v byte) {
 	if f.n == maxPAN {
 		copy(f.digits[:], f.digits[1:])
 		copy(f.starts[:], f.starts[1:])
@@ -164,7 +221,7 @@ func (f *panFinder) digit(v byte) {
 // endGroup checks every card number made of whole groups that ends with
 // the group just ended: the last k digits, for each k from 13 to 19 where
 // the k-th digit from the end begins a group.
-func (f *panFinder) endGroup() {
+func (f *groupFinder) endGroup() {
 	if !f.inGroup {
 		return
 	}
@@ -184,9 +241,8 @@ func (f *panFinder) endGroup() {
 	}
 }
 
-// endRun ends the run at a letter or at the end of the text. found stays
-// set for the caller to read.
-func (f *panFinder) endRun() {
+// endRun ends the run; found stays set.
+func (f *groupFinder) endRun() {
 	f.endGroup()
 	f.n = 0
 }

@@ -373,3 +373,22 @@ func TestMaskKeepsDigestIDs(t *testing.T) {
 		t.Errorf("MaskPANs = %s, %v\nwant         %s", got, found, want)
 	}
 }
+
+// An other number (category No) is a group of its own: a footnote mark
+// after a card number does not hide it, and a card number in superscripts
+// or with a circled last digit is still found.
+func TestOtherNumbersAreGroupsOfTheirOwn(t *testing.T) {
+	for _, s := range []string{"4111111111111111²", "pan 4111111111111111¹⁾", "⁴¹¹¹¹¹¹¹¹¹¹¹¹¹¹¹", "411111111111111①"} {
+		if !fraud.LooksLikePAN(s) {
+			t.Errorf("LooksLikePAN(%q) = false, want true", s)
+		}
+		if out, found := fraud.MaskPANs([]byte(s)); !found || fraud.LooksLikePAN(string(out)) {
+			t.Errorf("MaskPANs(%q) = %q, %v; want it masked", s, out, found)
+		}
+	}
+	// And it makes no card number of digits that hold none: 17 digits
+	// with no Luhn-valid 13-19 digit group sequence.
+	if s := "4111111111111112²"; fraud.LooksLikePAN(s) {
+		t.Errorf("LooksLikePAN(%q) = true, want false", s)
+	}
+}
