@@ -59,6 +59,8 @@ usage:
   scorer serve [flags]     run the service (HTTP API, Kafka consumer, alert relay)
   scorer loadtest [flags]  drive a scorer with open-loop load and report latency
   scorer dlq replay [flags] re-drive dead-lettered records to their source topic
+  scorer cluster-check [flags] the instances of the consumer group, the partitions
+                           each owns, and each partition's committed offset and lag
   scorer backfill [flags]  compute every feature of a transaction log (file or topic)
                            into a Parquet or CSV table, as the service computes them;
                            with --correct, correct a running service's online state
@@ -91,6 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return loadtestCommand(ctx, args[1:], stdout, stderr)
 	case "dlq":
 		return dlqCommand(ctx, args[1:], stdout, stderr)
+	case "cluster-check":
+		return clusterCheck(ctx, args[1:], stdout, stderr)
 	case "backfill":
 		return backfillCommand(ctx, args[1:], stdout, stderr)
 	case "parity":
