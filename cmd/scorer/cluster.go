@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/fraudscore/scorer/fraud"
 	"github.com/fraudscore/scorer/kafkaconn"
 )
 
@@ -21,6 +22,7 @@ func clusterCheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated Kafka brokers")
 	topic := fs.String("topic-transactions", "transactions", "the input topic (as serve's --topic-transactions)")
 	group := fs.String("group-id", "scorer", "the scorers' consumer group (as serve's --group-id)")
+	card := fs.String("card", "", "also say which partition and instance hold this card_id's transactions")
 	var tlsCfg kafkaconn.TLS
 	var saslCfg kafkaconn.SASL
 	kafkaFlags(fs, &tlsCfg, &saslCfg)
@@ -36,6 +38,9 @@ func clusterCheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if len(splitList(*brokers)) == 0 {
 		return errors.New("--brokers is empty")
 	}
+	if fraud.LooksLikePAN(*card) {
+		return errors.New("--card: that is a card number, not a card_id; card numbers never go into the scorer")
+	}
 	cluster, err := kafkaCluster(*brokers, tlsCfg, saslCfg)
 	if err != nil {
 		return err
@@ -46,6 +51,10 @@ func clusterCheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	writeGroup(stdout, g, *topic)
+	if *card != "" && len(g.Partitions) > 0 {
+		p := g.Partitions[kafkaconn.PartitionOf(*card, len(g.Partitions))]
+		fmt.Fprintf(stdout, "\ncard %s: partition %d, instance %s\n", *card, p.ID, orDash(p.Owner))
+	}
 	return nil
 }
 

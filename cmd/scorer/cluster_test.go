@@ -80,6 +80,24 @@ func TestClusterCheck(t *testing.T) {
 		t.Errorf("committed offsets add up to %d and ends to %d, want 9 and 12", committed, ends)
 	}
 
+	// --card names the partition the card's records went to, and its owner.
+	var stdout, stderr bytes.Buffer
+	if err := run(ctx, []string{"cluster-check", "--brokers", addr, "--card", "card-4"}, &stdout, &stderr); err != nil {
+		t.Fatal(err, stderr.String())
+	}
+	all, err := kafkatest.ReadAll(ctx, addr, "transactions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range all {
+		if string(m.Key) == "card-4" && !strings.Contains(stdout.String(), fmt.Sprintf("card card-4: partition %d, instance scorer", m.Partition)) {
+			t.Errorf("card-4 was written to partition %d; cluster-check --card says:\n%s", m.Partition, stdout.String())
+		}
+	}
+	if err := run(ctx, []string{"cluster-check", "--brokers", addr, "--card", "4111 1111 1111 1111"}, &stdout, &stderr); err == nil {
+		t.Error("cluster-check --card with a card number succeeded, want it refused")
+	}
+
 	// A second instance joins: the partitions are shared, none unowned.
 	second := member()
 	go second.FetchMessage(ctx) // joins the group
