@@ -26,6 +26,9 @@ type Member struct {
 	ClientID   string
 	Host       string
 	Partitions []int // of the topic, sorted
+	// UserData is what the member put in its join request's metadata
+	// (the scorer: stream.Member).
+	UserData []byte
 }
 
 // GroupPartition is one partition of the topic as the group sees it.
@@ -60,7 +63,7 @@ func (c *Cluster) Group(ctx context.Context, group, topic string) (Group, error)
 	g.State = d.GroupState
 	owner := map[int]string{}
 	for _, m := range d.Members {
-		mem := Member{ID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
+		mem := Member{ID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost, UserData: m.MemberMetadata.UserData}
 		for _, t := range m.MemberAssignments.Topics {
 			if t.Topic == topic {
 				mem.Partitions = append(mem.Partitions, t.Partitions...)

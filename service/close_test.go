@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/fraudscore/scorer/service"
@@ -45,5 +46,21 @@ func TestCloseReleasesWhatNewOpened(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("Close after Run = %v, want nil", err)
+	}
+}
+
+// A bad --advertised-url is refused before anything starts, and a password
+// in it is not repeated in the error.
+func TestAdvertisedURLIsChecked(t *testing.T) {
+	for _, u := range []string{"http://u:secret@h:1", "h:8080", "ftp://h:1", "http://"} {
+		s, err := service.New(context.Background(), service.Config{DataDir: t.TempDir(), KafkaBrokers: "none", AdvertisedURL: u})
+		if err == nil {
+			s.Close()
+			t.Errorf("New with --advertised-url %q succeeded, want it refused", u)
+			continue
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Errorf("the error %q repeats the password", err)
+		}
 	}
 }

@@ -42,7 +42,7 @@ func (s *Service) attachKafka() error {
 	s.dlq = deadletter.NewWriter(s.kafka, s.cfg.TopicDLQ)
 	s.dlq.Logger = s.cfg.Logger
 	s.consumer = stream.New(stream.Config{
-		Kafka: s.kafka, Topic: s.cfg.TopicTransactions, GroupID: s.cfg.GroupID,
+		Kafka: s.kafka, Topic: s.cfg.TopicTransactions, GroupID: s.cfg.GroupID, Advertise: stream.Member{URL: s.cfg.AdvertisedURL},
 		Pipeline: s.pipeline, DLQ: s.dlq, Budget: s.cfg.Budget, MaxFutureSkew: s.cfg.MaxFutureSkew, MaxEventAge: s.cfg.MaxEventAge,
 		Gate: s.disk.Wait, StallAfter: s.cfg.KafkaStallAfter, Logger: s.cfg.Logger,
 		TracerProvider: s.tel.TracerProvider, Propagator: s.tel.Propagator,

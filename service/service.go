@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,6 +53,7 @@ type Config struct {
 	TopicWindows      string        // velocity.windows: closed tumbling and session windows
 	TopicLate         string        // transactions.late: events that came for a closed window
 	GroupID           string        // scorer
+	AdvertisedURL     string        // this instance's HTTP base URL, told to its consumer group ("" : none)
 	TopicPartitions   int           // 4: partitions of topics created at start-up
 	TopicReplication  int           // 1: replication factor of topics created at start-up
 	Budget            time.Duration // 2s
@@ -165,6 +167,12 @@ type Service struct {
 // releases all that when it returns; Close releases it without serving.
 func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	cfg.defaults()
+	if cfg.AdvertisedURL != "" {
+		if u, perr := url.Parse(cfg.AdvertisedURL); perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			// Not echoed: a URL with user info would print its password.
+			return nil, errors.New("--advertised-url: want http://host:port or https://host:port, without user info")
+		}
+	}
 	s := &Service{cfg: cfg, log: cfg.Logger, topics: make(chan struct{})}
 	// Not the named result: a failing return sets that to nil first.
 	defer func() {

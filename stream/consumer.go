@@ -43,11 +43,14 @@ type DeadLetters interface {
 // Config configures a Consumer. Zero values take the defaults in brackets.
 type Config struct {
 	// Kafka is the cluster, with the TLS and SASL every connection uses.
-	Kafka    *kafkaconn.Cluster
-	Topic    string
-	GroupID  string
-	Pipeline *scoring.Pipeline
-	DLQ      DeadLetters
+	Kafka   *kafkaconn.Cluster
+	Topic   string
+	GroupID string
+	// Advertise is what this instance tells its group (see Member): its
+	// HTTP URL, for cluster-check and for routing to a card's owner.
+	Advertise Member
+	Pipeline  *scoring.Pipeline
+	DLQ       DeadLetters
 	// Budget bounds the scoring of one record [2s].
 	Budget time.Duration
 	// MaxFutureSkew and MaxEventAge as for HTTP [5m, no bound].
@@ -371,6 +374,7 @@ func (c *Consumer) readerConfig() kafka.ReaderConfig {
 		ReadBackoffMin:    50 * time.Millisecond,
 		ReadBackoffMax:    time.Second,
 		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { c.log.Debug("kafka reader", "msg", fmt.Sprintf(f, a...)) }),
+		GroupBalancers:    GroupBalancers(c.cfg.Advertise),
 	}
 }
 

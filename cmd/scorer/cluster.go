@@ -11,6 +11,7 @@ import (
 
 	"github.com/fraudscore/scorer/fraud"
 	"github.com/fraudscore/scorer/kafkaconn"
+	"github.com/fraudscore/scorer/stream"
 )
 
 // clusterCheck prints where the scorers' consumer group stands on the
@@ -71,13 +72,17 @@ func writeGroup(w io.Writer, g kafkaconn.Group, topic string) {
 	fmt.Fprintf(w, "group %s (%s) on %s: %d instances, %d partitions, %d unowned, lag %d\n\n",
 		g.ID, orDash(g.State), topic, len(g.Members), len(g.Partitions), unowned, lag)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "instance\thost\tpartitions")
+	fmt.Fprintln(tw, "instance\thost\turl\tpartitions")
 	for _, m := range g.Members {
 		ps := make([]string, len(m.Partitions))
 		for i, p := range m.Partitions {
 			ps[i] = fmt.Sprint(p)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", m.ID, orDash(m.Host), orDash(strings.Join(ps, ",")))
+		url := "?" // metadata that is not a scorer's
+		if sm, err := stream.DecodeMember(m.UserData); err == nil {
+			url = orDash(sm.URL)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.ID, orDash(m.Host), url, orDash(strings.Join(ps, ",")))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/fraudscore/scorer/internal/kafkatest"
+	"github.com/fraudscore/scorer/stream"
 )
 
 // TestClusterCheck runs cluster-check against a kfake broker and real
@@ -98,9 +99,14 @@ func TestClusterCheck(t *testing.T) {
 		t.Error("cluster-check --card with a card number succeeded, want it refused")
 	}
 
-	// A second instance joins: the partitions are shared, none unowned.
-	second := member()
+	// A second instance joins, advertising its URL as serve --advertised-url
+	// does: the partitions are shared, none unowned, and its URL shows.
+	second := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, GroupID: "scorer", Topic: "transactions",
+		StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond, HeartbeatInterval: 100 * time.Millisecond,
+		JoinGroupBackoff: 100 * time.Millisecond, RebalanceTimeout: 2 * time.Second,
+		GroupBalancers: stream.GroupBalancers(stream.Member{URL: "http://10.0.0.2:8080"})})
+	t.Cleanup(func() { second.Close() })
 	go second.FetchMessage(ctx) // joins the group
-	out = check("2 instances, 3 partitions, 0 unowned")
+	out = check("2 instances, 3 partitions, 0 unowned", "http://10.0.0.2:8080")
 	t.Logf("\n%s", out)
 }

@@ -37,6 +37,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.TopicWindows, "topic-windows", "velocity.windows", "topic of closed tumbling and session windows")
 	fs.StringVar(&c.TopicLate, "topic-late", "transactions.late", "topic of events that came for a closed window")
 	fs.StringVar(&c.GroupID, "group-id", "scorer", "Kafka consumer group")
+	fs.StringVar(&c.AdvertisedURL, "advertised-url", "", "this instance's HTTP base URL as the others reach it (http://host:port), told to the consumer group; shown by cluster-check")
 	fs.IntVar(&c.TopicPartitions, "topic-partitions", 4, "partitions of the topics created at start-up")
 	fs.IntVar(&c.TopicReplication, "topic-replication", 1, "replication factor of the topics created at start-up")
 	fs.DurationVar(&c.Budget, "budget", 2*time.Second, "longest a scoring may take; X-Timeout-Ms can shorten it")
