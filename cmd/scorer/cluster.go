@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -14,12 +13,19 @@ import (
 	"github.com/fraudscore/scorer/stream"
 )
 
+const clusterCheckHelp = `usage: scorer cluster-check [flags]
+
+Prints the scorers' consumer group on the transactions topic: each instance and
+the partitions it owns, and per partition its owner, committed offset, end and lag.
+
+flags:
+`
+
 // clusterCheck prints where the scorers' consumer group stands on the
 // transactions topic: each instance (group member) and the partitions it
 // owns, and each partition's owner, committed offset, end and lag.
 func clusterCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("cluster-check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("cluster-check", clusterCheckHelp, stderr)
 	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated Kafka brokers")
 	topic := fs.String("topic-transactions", "transactions", "the input topic (as serve's --topic-transactions)")
 	group := fs.String("group-id", "scorer", "the scorers' consumer group (as serve's --group-id)")
@@ -27,17 +33,8 @@ func clusterCheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var tlsCfg kafkaconn.TLS
 	var saslCfg kafkaconn.SASL
 	kafkaFlags(fs, &tlsCfg, &saslCfg)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: scorer cluster-check [flags]\n\n"+
-			"Prints the scorers' consumer group on the transactions topic: each instance and\n"+
-			"the partitions it owns, and per partition its owner, committed offset, end and lag.\n\nflags:\n")
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if len(splitList(*brokers)) == 0 {
-		return errors.New("--brokers is empty")
 	}
 	if fraud.LooksLikePAN(*card) {
 		return errors.New("--card: that is a card number, not a card_id; card numbers never go into the scorer")

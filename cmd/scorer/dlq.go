@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -65,9 +64,6 @@ func dlqReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if len(splitList(*brokers)) == 0 {
-		return errors.New("--brokers is empty")
 	}
 	if *from < 0 {
 		return fmt.Errorf("--from %d: must not be negative", *from)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 
 	"github.com/fraudscore/scorer/kafkaconn"
@@ -22,7 +23,10 @@ func kafkaFlags(fs *flag.FlagSet, t *kafkaconn.TLS, s *kafkaconn.SASL) {
 }
 
 // kafkaCluster reads the connection settings given by kafkaFlags for
-// brokers; its error names the flag at fault.
+// brokers (the --brokers flag); its error names the flag at fault.
 func kafkaCluster(brokers string, t kafkaconn.TLS, s kafkaconn.SASL) (*kafkaconn.Cluster, error) {
+	if len(splitList(brokers)) == 0 {
+		return nil, errors.New("--brokers is empty")
+	}
 	return kafkaconn.New(kafkaconn.Config{Brokers: splitList(brokers), TLS: t, SASL: s})
 }
